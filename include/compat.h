@@ -1,0 +1,61 @@
+/*
+ * Copyright (c) 2026 The mptcp-relayd authors
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+/*
+ * Definitions that an older libc or kernel header set may lack. The
+ * numbers are part of the kernel ABI and never change.
+ */
+#ifndef MPTCP_RELAYD_COMPAT_H
+#define MPTCP_RELAYD_COMPAT_H
+
+#include <stdint.h>
+#include <netinet/in.h>
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP	262
+#endif
+#ifndef SOL_MPTCP
+#define SOL_MPTCP	284
+#endif
+#ifndef MPTCP_INFO
+#define MPTCP_INFO	1
+#endif
+#ifndef TCP_IS_MPTCP
+#define TCP_IS_MPTCP	43
+#endif
+
+/*
+ * struct mptcp_info as the kernel fills it. Linux 6.1 returns the first 48
+ * bytes; later kernels append fields (mptcpi_subflows_total since 6.7), so
+ * a reader must check the length getsockopt() reports before using one.
+ */
+struct compat_mptcp_info {
+	uint8_t		mptcpi_subflows;	/* additional subflows */
+	uint8_t		mptcpi_add_addr_signal;
+	uint8_t		mptcpi_add_addr_accepted;
+	uint8_t		mptcpi_subflows_max;
+	uint8_t		mptcpi_add_addr_signal_max;
+	uint8_t		mptcpi_add_addr_accepted_max;
+	uint32_t	mptcpi_flags;
+	uint32_t	mptcpi_token;
+	uint64_t	mptcpi_write_seq;
+	uint64_t	mptcpi_snd_una;
+	uint64_t	mptcpi_rcv_nxt;
+	uint8_t		mptcpi_local_addr_used;
+	uint8_t		mptcpi_local_addr_max;
+	uint8_t		mptcpi_csum_enabled;
+	uint32_t	mptcpi_retransmits;
+	uint64_t	mptcpi_bytes_retrans;
+	uint64_t	mptcpi_bytes_sent;
+	uint64_t	mptcpi_bytes_received;
+	uint64_t	mptcpi_bytes_acked;
+	uint8_t		mptcpi_subflows_total;	/* 6.7+: all subflows */
+	uint8_t		mptcpi_reserved[3];
+	uint32_t	mptcpi_last_data_sent;
+	uint32_t	mptcpi_last_data_recv;
+	uint32_t	mptcpi_last_ack_recv;
+};
+
+#endif

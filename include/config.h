@@ -1,0 +1,119 @@
+/*
+ * Copyright (c) 2026 The mptcp-relayd authors
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+/*
+ * The configuration model. config_load() reads an INI file with inih,
+ * validates every value and returns an immutable struct config; nothing
+ * outside config.c and parse.c ever sees a raw INI string. A config is
+ * reference-counted: the daemon holds one reference, every listener and
+ * session holds one for the config it started with, so a reload can swap
+ * configs while old sessions keep theirs.
+ */
+#ifndef MPTCP_RELAYD_CONFIG_H
+#define MPTCP_RELAYD_CONFIG_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "parse.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define CONFIG_DEFAULT_PATH	SYSCONFDIR "/mptcp-relay.ini"
+
+#define CONFIG_NAME_MAX		64	/* listener name, with NUL */
+#define CONFIG_LISTEN_MAX	16	/* listen = lines per listener */
+#define CONFIG_ADDRS_MAX	8	/* addresses kept per upstream name */
+#define CONFIG_ADDRTEXT_MAX	(PARSE_HOST_MAX + 8)
+
+/* Defaults, as CONFIG.md states them. */
+#define CONFIG_DEFAULT_BACKLOG		511
+#define CONFIG_DEFAULT_CONNECT_TIMEOUT	5000		/* ms */
+#define CONFIG_DEFAULT_IDLE_TIMEOUT	3600000		/* ms */
+#define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT	30000		/* ms */
+
+/* One resolved socket address and where it came from. */
+struct config_addr {
+	struct sockaddr_storage	ca_ss;
+	socklen_t		ca_len;
+	bool			ca_dualstack;	/* "*:PORT": [::] with V6ONLY off */
+	char			ca_text[CONFIG_ADDRTEXT_MAX]; /* as written */
+	int			ca_line;
+};
+
+/* Where a listener's sessions go: a name and the addresses it resolved to. */
+struct config_upstream {
+	char			cu_text[CONFIG_ADDRTEXT_MAX];	/* as written */
+	int			cu_line;
+	struct config_addr	cu_addrs[CONFIG_ADDRS_MAX];	/* tried in order */
+	int			cu_naddrs;
+};
+
+/* One [NAME] section. Sizes of 0 mean "kernel default". */
+struct listener_config {
+	TAILQ_ENTRY(listener_config) lc_entry;
+	char			lc_name[CONFIG_NAME_MAX];
+	int			lc_line;		/* of the [NAME] line */
+	struct config_addr	lc_listen[CONFIG_LISTEN_MAX];
+	int			lc_nlisten;
+	int			lc_listen_line;	/* first 'listen', 0 if none */
+	int			lc_protocol;		/* IPPROTO_MPTCP or _TCP */
+	bool			lc_mptcp_fallback;
+	int			lc_backlog;
+	int			lc_rcvbuf;
+	int			lc_sndbuf;
+	bool			lc_nodelay;
+	bool			lc_keepalive;
+	struct config_upstream	lc_upstream;
+	int			lc_upstream_protocol;	/* IPPROTO_MPTCP or _TCP */
+	int			lc_upstream_rcvbuf;
+	int			lc_upstream_sndbuf;
+	uint64_t		lc_connect_timeout;	/* ms, > 0 */
+	uint64_t		lc_idle_timeout;	/* ms, 0 = never */
+};
+TAILQ_HEAD(listener_config_list, listener_config);
+
+struct config {
+	char			*cf_path;
+	enum log_level		 cf_log_level;
+	uint64_t		 cf_shutdown_timeout;	/* ms */
+	struct listener_config_list cf_listeners;
+	int			 cf_nlisteners;
+	unsigned		 cf_refcnt;		/* atomic */
+};
+
+/* Every problem found in one load, each "FILE:LINE: message". */
+struct config_diag {
+	char			**cd_msgs;
+	size_t			  cd_count;
+};
+
+/*
+ * Read and validate the file at path. Returns a config holding one
+ * reference, or NULL when the file is unreadable or anything in it is
+ * wrong; every problem found is appended to diag (which the caller frees
+ * with config_diag_free, in both cases). Resolves upstream host names.
+ */
+struct config	*config_load(const char *path, struct config_diag *diag);
+
+/* As config_load, from text in memory; name stands in for the file name. */
+struct config	*config_load_string(const char *text, const char *name,
+		    struct config_diag *diag);
+
+/* Take and drop a reference; the last config_unref frees the config. */
+void		 config_ref(struct config *cf);
+void		 config_unref(struct config *cf);
+
+void		 config_diag_free(struct config_diag *diag);
+
+/* "mptcp" or "tcp" for IPPROTO_MPTCP or IPPROTO_TCP. */
+const char	*config_protocol_name(int protocol);
+
+#endif

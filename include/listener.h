@@ -1,0 +1,57 @@
+/*
+ * Copyright (c) 2026 The mptcp-relayd authors
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+/*
+ * Listeners: one listening socket per configured address. A listener
+ * accepts without spinning (a batch per wake-up; on EMFILE/ENFILE it
+ * pauses for a moment and says so once) and hands each client socket to a
+ * new session.
+ */
+#ifndef MPTCP_RELAYD_LISTENER_H
+#define MPTCP_RELAYD_LISTENER_H
+
+#include <sys/queue.h>
+#include <stdbool.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "config.h"
+#include "session.h"
+
+struct listener {
+	TAILQ_ENTRY(listener)		 ls_entry;
+	struct config			*ls_config;	/* referenced */
+	const struct listener_config	*ls_conf;
+	const struct config_addr	*ls_addr;
+	int				 ls_fd;
+	int				 ls_protocol;	/* as opened */
+	struct session_ctx		*ls_sessions;
+	struct event			 ls_ev;
+	struct event			 ls_pause_ev;
+	bool				 ls_started;
+	bool				 ls_paused;
+	bool				 ls_pause_logged;
+};
+TAILQ_HEAD(listener_list, listener);
+
+/*
+ * Open the socket for address addr of listener conf (in config cf) with
+ * the configured protocol, falling back to TCP when the kernel has no
+ * MPTCP and mptcp_fallback allows it. Returns a new listener holding a
+ * reference on cf, or NULL after logging a clear reason.
+ */
+struct listener	*listener_open(struct config *cf,
+		    const struct listener_config *conf,
+		    const struct config_addr *addr);
+
+/* Start accepting on base; clients become sessions of sc. 0 or -1. */
+int		 listener_start(struct listener *ls, struct event_base *base,
+		    struct session_ctx *sc);
+
+/* Stop accepting, close the socket and free ls. */
+void		 listener_close(struct listener *ls);
+
+#endif

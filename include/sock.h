@@ -1,0 +1,96 @@
+/*
+ * Copyright (c) 2026 The mptcp-relayd authors
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+/*
+ * Sockets: open TCP and MPTCP sockets, apply the configured options and
+ * ask the kernel about the MPTCP state of a connection. Nothing here keeps
+ * state but the set of options already reported as unsupported.
+ */
+#ifndef MPTCP_RELAYD_SOCK_H
+#define MPTCP_RELAYD_SOCK_H
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* "[ffff:...:ffff]:65535" and a NUL. */
+#define SOCK_NTOP_MAX	(INET6_ADDRSTRLEN + 9)
+
+/* Options of one side of a session; 0 buffer sizes keep the kernel's. */
+struct sock_opts {
+	int	so_rcvbuf;
+	int	so_sndbuf;
+	bool	so_nodelay;
+	bool	so_keepalive;
+};
+
+/* What the kernel says of a connection's MPTCP state. */
+struct sock_mptcp {
+	bool		sm_mptcp;	/* MPTCP negotiated and still in use */
+	unsigned	sm_subflows;	/* subflows now, the initial one included */
+};
+
+/*
+ * Create a non-blocking, close-on-exec stream socket of the given family
+ * and protocol (IPPROTO_TCP or IPPROTO_MPTCP). Returns the fd, or -1 with
+ * errno set.
+ */
+int	sock_socket(int family, int protocol);
+
+/*
+ * Open a listening socket on addr: SO_REUSEADDR, IPV6_V6ONLY as dualstack
+ * says, buffer sizes and options from opts (which accepted sockets
+ * inherit), bind, listen(backlog). Returns the fd, or -1 with errno set and
+ * *step naming the call that failed ("socket", "bind", "listen").
+ */
+int	sock_listen(const struct sockaddr *addr, socklen_t len, bool dualstack,
+	    int protocol, int backlog, const struct sock_opts *opts,
+	    const char **step);
+
+/*
+ * Apply opts to a connected or connecting socket. An option the kernel
+ * refuses for this protocol (ENOPROTOOPT, EOPNOTSUPP) is reported once per
+ * process as unsupported and ignored; other failures are logged. Never fails.
+ */
+void	sock_apply_opts(int fd, const struct sock_opts *opts);
+
+/*
+ * Start a non-blocking connect to addr from a new socket of the given
+ * protocol, with opts applied. Returns the fd (connected, or with the
+ * connect in progress: wait for writability, then sock_error()), or -1
+ * with errno set when the connect failed at once.
+ */
+int	sock_connect(const struct sockaddr *addr, socklen_t len, int protocol,
+	    const struct sock_opts *opts);
+
+/* The pending error of a socket (SO_ERROR): 0, an errno value, or -1. */
+int	sock_error(int fd);
+
+/*
+ * Ask the kernel whether fd's connection runs MPTCP, with MPTCP_INFO
+ * (TCP_IS_MPTCP is wrong on Linux 6.1). Returns 0 and fills *m, with
+ * sm_mptcp false for plain TCP or a connection that fell back; -1 when the
+ * kernel's answer is neither (errno set).
+ */
+int	sock_mptcp_state(int fd, struct sock_mptcp *m);
+
+/*
+ * Whether this kernel can create MPTCP sockets of the given family.
+ * Returns 0, or -1 with a sentence naming the cause in why
+ * (e.g. "net.mptcp.enabled is 0").
+ */
+int	sock_mptcp_available(int family, char *why, size_t whylen);
+
+/* "192.0.2.1:80" or "[2001:db8::1]:80"; returns buf. */
+char	*sock_ntop(const struct sockaddr *sa, char *buf, size_t len);
+
+/*
+ * Close fd so that the peer sees a reset, not an orderly end: used to
+ * pass a reset from one side of a session on to the other.
+ */
+void	sock_abort(int fd);
+
+#endif

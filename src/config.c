@@ -1,0 +1,851 @@
+/*
+ * Copyright (c) 2026 The mptcp-relayd authors
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "compat.h"
+#include "config.h"
+#include "parse.h"
+
+#define DURATION_DAY	(24ULL * 3600 * 1000)
+
+/* How a key's value is parsed and where it is stored. */
+enum key_kind {
+	KEY_BOOL,		/* bool */
+	KEY_SIZE,		/* int, bytes */
+	KEY_UINT,		/* int */
+	KEY_DURATION,		/* uint64_t, ms */
+	KEY_PROTOCOL,		/* int, IPPROTO_* */
+	KEY_LOG_LEVEL,		/* enum log_level */
+	KEY_LISTEN,		/* struct config_addr[], repeatable */
+	KEY_UPSTREAM,		/* struct config_upstream */
+};
+
+struct key_def {
+	const char	*k_name;
+	enum key_kind	 k_kind;
+	size_t		 k_offset;	/* in struct config or listener_config */
+	uint64_t	 k_min;
+	uint64_t	 k_max;
+};
+
+#define LC(field)	offsetof(struct listener_config, field)
+#define CF(field)	offsetof(struct config, field)
+
+static const struct key_def global_keys[] = {
+	{ "log_level",		KEY_LOG_LEVEL,	CF(cf_log_level),	0, 0 },
+	{ "shutdown_timeout",	KEY_DURATION,	CF(cf_shutdown_timeout),
+	    0, DURATION_DAY },
+};
+
+static const struct key_def listener_keys[] = {
+	{ "listen",		KEY_LISTEN,	LC(lc_listen),		0, 0 },
+	{ "protocol",		KEY_PROTOCOL,	LC(lc_protocol),	0, 0 },
+	{ "mptcp_fallback",	KEY_BOOL,	LC(lc_mptcp_fallback),	0, 0 },
+	{ "backlog",		KEY_UINT,	LC(lc_backlog),		1, 65535 },
+	{ "rcvbuf",		KEY_SIZE,	LC(lc_rcvbuf),		1, 1U << 30 },
+	{ "sndbuf",		KEY_SIZE,	LC(lc_sndbuf),		1, 1U << 30 },
+	{ "nodelay",		KEY_BOOL,	LC(lc_nodelay),		0, 0 },
+	{ "keepalive",		KEY_BOOL,	LC(lc_keepalive),	0, 0 },
+	{ "upstream",		KEY_UPSTREAM,	LC(lc_upstream),	0, 0 },
+	{ "upstream_protocol",	KEY_PROTOCOL,	LC(lc_upstream_protocol), 0, 0 },
+	{ "upstream_rcvbuf",	KEY_SIZE,	LC(lc_upstream_rcvbuf),	1, 1U << 30 },
+	{ "upstream_sndbuf",	KEY_SIZE,	LC(lc_upstream_sndbuf),	1, 1U << 30 },
+	{ "connect_timeout",	KEY_DURATION,	LC(lc_connect_timeout),
+	    1, 3600 * 1000 },
+	{ "idle_timeout",	KEY_DURATION,	LC(lc_idle_timeout),
+	    0, 30 * DURATION_DAY },
+};
+
+#define NKEYS(t)	(sizeof(t) / sizeof((t)[0]))
+#define KEYS_MAX	NKEYS(listener_keys)
+
+/* Keys of CONFIG.md that later versions bring: named, but refused. */
+static const char *const future_keys[] = {
+	"user", "group", "max_connections", "workers", "stats_listen",
+	"balance", "proxy_protocol", "accept_proxy", "allow", "deny",
+	"tls_cert", "tls_key", "upstream_tls", "upstream_tls_ca",
+	"upstream_tls_verify", "upstream_tls_sni",
+};
+
+/* The state of one load: where the reader is and what it has seen. */
+struct config_parser {
+	const char		*p_name;	/* file name, for messages */
+	struct config		*p_cf;
+	struct config_diag	*p_diag;
+	size_t			 p_nerrors;	/* diag entries added by this load */
+
+	/* Line source: a FILE or a string. */
+	FILE			*p_fp;
+	const char		*p_str;
+	char			*p_linebuf;
+	size_t			 p_linecap;
+	int			 p_line;	/* number of the line last read */
+
+	/* The section being read. */
+	enum {
+		SEC_NONE,	/* before any section header */
+		SEC_GLOBAL,
+		SEC_LISTENER,
+		SEC_BROKEN,	/* a bad header: its keys are not checked */
+	}			 p_sec;
+	struct listener_config	*p_lc;
+	int			 p_keyline[KEYS_MAX];	/* first line of each key */
+	int			 p_global_line;
+};
+
+static void
+config_error(struct config_parser *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+diag_add(struct config_diag *diag, char *msg)
+{
+	char	**msgs;
+
+	if (msg == NULL)
+		return;
+	msgs = reallocarray(diag->cd_msgs, diag->cd_count + 1, sizeof(*msgs));
+	if (msgs == NULL) {
+		free(msg);
+		return;
+	}
+	msgs[diag->cd_count++] = msg;
+	diag->cd_msgs = msgs;
+}
+
+/* Record "NAME:LINE: message", or "NAME: message" when line is 0. */
+static void
+config_error(struct config_parser *p, int line, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*text, *msg;
+
+	p->p_nerrors++;
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) == -1)
+		text = NULL;
+	va_end(ap);
+	if (text == NULL)
+		return;
+	if (line > 0) {
+		if (asprintf(&msg, "%s:%d: %s", p->p_name, line, text) == -1)
+			msg = NULL;
+	} else {
+		if (asprintf(&msg, "%s: %s", p->p_name, text) == -1)
+			msg = NULL;
+	}
+	free(text);
+	diag_add(p->p_diag, msg);
+}
+
+void
+config_diag_free(struct config_diag *diag)
+{
+	size_t	i;
+
+	for (i = 0; i < diag->cd_count; i++)
+		free(diag->cd_msgs[i]);
+	free(diag->cd_msgs);
+	diag->cd_msgs = NULL;
+	diag->cd_count = 0;
+}
+
+const char *
+config_protocol_name(int protocol)
+{
+	return protocol == IPPROTO_MPTCP ? "mptcp" : "tcp";
+}
+
+static struct listener_config *
+listener_config_new(const char *name, int line)
+{
+	struct listener_config	*lc;
+
+	if ((lc = calloc(1, sizeof(*lc))) == NULL)
+		return NULL;
+	snprintf(lc->lc_name, sizeof(lc->lc_name), "%s", name);
+	lc->lc_line = line;
+	lc->lc_protocol = IPPROTO_MPTCP;
+	lc->lc_backlog = CONFIG_DEFAULT_BACKLOG;
+	lc->lc_nodelay = true;
+	lc->lc_upstream_protocol = IPPROTO_TCP;
+	lc->lc_connect_timeout = CONFIG_DEFAULT_CONNECT_TIMEOUT;
+	lc->lc_idle_timeout = CONFIG_DEFAULT_IDLE_TIMEOUT;
+	return lc;
+}
+
+static struct config *
+config_new(void)
+{
+	struct config	*cf;
+
+	if ((cf = calloc(1, sizeof(*cf))) == NULL)
+		return NULL;
+	cf->cf_log_level = LOG_LVL_INFO;
+	cf->cf_shutdown_timeout = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT;
+	TAILQ_INIT(&cf->cf_listeners);
+	cf->cf_refcnt = 1;
+	return cf;
+}
+
+static void
+config_free(struct config *cf)
+{
+	struct listener_config	*lc;
+
+	while ((lc = TAILQ_FIRST(&cf->cf_listeners)) != NULL) {
+		TAILQ_REMOVE(&cf->cf_listeners, lc, lc_entry);
+		free(lc);
+	}
+	free(cf->cf_path);
+	free(cf);
+}
+
+void
+config_ref(struct config *cf)
+{
+	__atomic_add_fetch(&cf->cf_refcnt, 1, __ATOMIC_RELAXED);
+}
+
+void
+config_unref(struct config *cf)
+{
+	if (cf != NULL &&
+	    __atomic_sub_fetch(&cf->cf_refcnt, 1, __ATOMIC_ACQ_REL) == 0)
+		config_free(cf);
+}
+
+/* Section headers: "[NAME]", optionally followed by a comment. */
+static int
+section_name_valid(const char *name, const char **why)
+{
+	size_t	len = strlen(name), i;
+
+	if (len == 0) {
+		*why = "empty name";
+		return -1;
+	}
+	if (len >= CONFIG_NAME_MAX) {
+		*why = "longer than 63 characters";
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_' &&
+		    name[i] != '-' && name[i] != '.') {
+			*why = "only letters, digits, '_', '-' and '.' are allowed";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+config_section_begin(struct config_parser *p, const char *name)
+{
+	struct listener_config	*lc;
+	const char		*why;
+
+	memset(p->p_keyline, 0, sizeof(p->p_keyline));
+	p->p_lc = NULL;
+	p->p_sec = SEC_BROKEN;
+
+	if (strcmp(name, "global") == 0) {
+		if (p->p_global_line != 0) {
+			config_error(p, p->p_line,
+			    "section [global] defined twice (first on line %d)",
+			    p->p_global_line);
+			return;
+		}
+		p->p_global_line = p->p_line;
+		p->p_sec = SEC_GLOBAL;
+		return;
+	}
+	if (section_name_valid(name, &why) == -1) {
+		config_error(p, p->p_line, "invalid section name '%s': %s",
+		    name, why);
+		return;
+	}
+	TAILQ_FOREACH(lc, &p->p_cf->cf_listeners, lc_entry) {
+		if (strcmp(lc->lc_name, name) == 0) {
+			config_error(p, p->p_line,
+			    "section [%s] defined twice (first on line %d)",
+			    name, lc->lc_line);
+			return;
+		}
+	}
+	if ((lc = listener_config_new(name, p->p_line)) == NULL) {
+		config_error(p, p->p_line, "out of memory");
+		return;
+	}
+	TAILQ_INSERT_TAIL(&p->p_cf->cf_listeners, lc, lc_entry);
+	p->p_cf->cf_nlisteners++;
+	p->p_lc = lc;
+	p->p_sec = SEC_LISTENER;
+}
+
+/*
+ * Check a raw line before inih sees it, so that every syntax error is
+ * reported with its line (inih itself only returns the first one) and
+ * section headers are known even when a section has no keys. Returns the
+ * text to hand to inih: the line, or "" for a line already reported.
+ */
+static const char *
+config_scan_line(struct config_parser *p, char *line)
+{
+	char	*end, *rest;
+
+	if (*line == '\0' || *line == ';' || *line == '#')
+		return line;
+	if (*line == '[') {
+		if ((end = strchr(line, ']')) == NULL) {
+			config_error(p, p->p_line,
+			    "syntax error: missing ']' in section header");
+			p->p_sec = SEC_BROKEN;
+			return "";
+		}
+		rest = end + 1;
+		rest += strspn(rest, " \t");
+		if (*rest != '\0' && *rest != ';' && *rest != '#') {
+			config_error(p, p->p_line,
+			    "syntax error: text after section header");
+			p->p_sec = SEC_BROKEN;
+			return "";
+		}
+		*end = '\0';
+		config_section_begin(p, line + 1);
+		*end = ']';
+		return line;
+	}
+	if (strpbrk(line, "=:") == NULL) {
+		config_error(p, p->p_line,
+		    "syntax error: expected '[section]' or 'key = value'");
+		return "";
+	}
+	return line;
+}
+
+/*
+ * inih's line reader: fetch the next line, count it, strip leading blanks
+ * (so an indented key is never taken for a continuation line) and the line
+ * end, and refuse lines longer than inih's buffer instead of letting inih
+ * split them.
+ */
+static char *
+config_reader(char *str, int num, void *stream)
+{
+	struct config_parser	*p = stream;
+	const char		*src, *nl, *out;
+	char			*line;
+	size_t			 len;
+	ssize_t			 n;
+
+	if (p->p_fp != NULL) {
+		if ((n = getline(&p->p_linebuf, &p->p_linecap, p->p_fp)) == -1)
+			return NULL;
+		len = (size_t)n;
+	} else {
+		if (p->p_str == NULL || *p->p_str == '\0')
+			return NULL;
+		src = p->p_str;
+		nl = strchr(src, '\n');
+		len = nl != NULL ? (size_t)(nl - src) + 1 : strlen(src);
+		p->p_str = src + len;
+		if (len + 1 > p->p_linecap) {
+			free(p->p_linebuf);
+			p->p_linecap = len + 1;
+			if ((p->p_linebuf = malloc(p->p_linecap)) == NULL) {
+				p->p_linecap = 0;
+				return NULL;
+			}
+		}
+		memcpy(p->p_linebuf, src, len);
+		p->p_linebuf[len] = '\0';
+	}
+	p->p_line++;
+	line = p->p_linebuf;
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	while (*line == ' ' || *line == '\t') {
+		line++;
+		len--;
+	}
+	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+		line[--len] = '\0';
+
+	if (*line == ';' || *line == '#')
+		out = "";		/* comments may be of any length */
+	else if (len + 3 > (size_t)num) { /* inih needs room for "\r\n\0" */
+		config_error(p, p->p_line,
+		    "line too long (more than %d characters)", num - 3);
+		out = "";
+	} else
+		out = config_scan_line(p, line);
+	snprintf(str, (size_t)num, "%s\n", out);
+	return str;
+}
+
+static int
+addr_from_hostport(const struct parse_hostport *hp, struct config_addr *ca)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ca->ca_ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ca->ca_ss;
+
+	memset(&ca->ca_ss, 0, sizeof(ca->ca_ss));
+	ca->ca_dualstack = false;
+	switch (hp->hp_kind) {
+	case PARSE_HOST_WILDCARD:
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_any;
+		sin6->sin6_port = htons(hp->hp_port);
+		ca->ca_len = sizeof(*sin6);
+		ca->ca_dualstack = true;
+		return 0;
+	case PARSE_HOST_IPV4:
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(hp->hp_port);
+		ca->ca_len = sizeof(*sin);
+		return inet_pton(AF_INET, hp->hp_host, &sin->sin_addr) == 1 ?
+		    0 : -1;
+	case PARSE_HOST_IPV6:
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(hp->hp_port);
+		ca->ca_len = sizeof(*sin6);
+		return inet_pton(AF_INET6, hp->hp_host, &sin6->sin6_addr) == 1 ?
+		    0 : -1;
+	case PARSE_HOST_NAME:
+		break;
+	}
+	return -1;
+}
+
+static void
+config_set_listen(struct config_parser *p, struct listener_config *lc,
+    const char *value)
+{
+	struct parse_hostport	 hp;
+	struct config_addr	*ca;
+	const char		*why;
+
+	if (lc->lc_listen_line == 0)
+		lc->lc_listen_line = p->p_line;
+	if (parse_hostport(value, &hp, &why) == -1) {
+		config_error(p, p->p_line, "listen: invalid value '%s': %s",
+		    value, why);
+		return;
+	}
+	if (hp.hp_kind == PARSE_HOST_NAME) {
+		config_error(p, p->p_line, "listen: invalid value '%s': "
+		    "listen address must be an IP address or '*'", value);
+		return;
+	}
+	if (lc->lc_nlisten == CONFIG_LISTEN_MAX) {
+		config_error(p, p->p_line,
+		    "too many 'listen' lines in [%s] (at most %d)",
+		    lc->lc_name, CONFIG_LISTEN_MAX);
+		return;
+	}
+	ca = &lc->lc_listen[lc->lc_nlisten];
+	if (addr_from_hostport(&hp, ca) == -1) {
+		config_error(p, p->p_line, "listen: invalid value '%s'", value);
+		return;
+	}
+	snprintf(ca->ca_text, sizeof(ca->ca_text), "%s", value);
+	ca->ca_line = p->p_line;
+	lc->lc_nlisten++;
+}
+
+/* Resolve an upstream host name into at most CONFIG_ADDRS_MAX addresses. */
+static int
+config_resolve(struct config_parser *p, const struct parse_hostport *hp,
+    struct config_upstream *cu)
+{
+	struct addrinfo	 hints, *res, *ai;
+	char		 port[8];
+	int		 error, i;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	snprintf(port, sizeof(port), "%u", hp->hp_port);
+	if ((error = getaddrinfo(hp->hp_host, port, &hints, &res)) != 0) {
+		config_error(p, p->p_line, "upstream: cannot resolve '%s': %s",
+		    hp->hp_host, gai_strerror(error));
+		return -1;
+	}
+	for (ai = res; ai != NULL && cu->cu_naddrs < CONFIG_ADDRS_MAX;
+	    ai = ai->ai_next) {
+		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+		    ai->ai_addrlen > sizeof(struct sockaddr_storage))
+			continue;
+		for (i = 0; i < cu->cu_naddrs; i++)
+			if (cu->cu_addrs[i].ca_len == ai->ai_addrlen &&
+			    memcmp(&cu->cu_addrs[i].ca_ss, ai->ai_addr,
+			    ai->ai_addrlen) == 0)
+				break;
+		if (i < cu->cu_naddrs)
+			continue;	/* a duplicate */
+		memcpy(&cu->cu_addrs[i].ca_ss, ai->ai_addr, ai->ai_addrlen);
+		cu->cu_addrs[i].ca_len = ai->ai_addrlen;
+		cu->cu_naddrs++;
+	}
+	freeaddrinfo(res);
+	if (cu->cu_naddrs == 0) {
+		config_error(p, p->p_line,
+		    "upstream: '%s' has no IPv4 or IPv6 address", hp->hp_host);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+config_set_upstream(struct config_parser *p, struct listener_config *lc,
+    const char *value)
+{
+	struct parse_hostport	 hp;
+	struct config_upstream	*cu = &lc->lc_upstream;
+	const char		*why;
+	int			 i;
+
+	cu->cu_line = p->p_line;	/* even if bad: it is not missing */
+	if (parse_hostport(value, &hp, &why) == -1) {
+		config_error(p, p->p_line, "upstream: invalid value '%s': %s",
+		    value, why);
+		return;
+	}
+	if (hp.hp_kind == PARSE_HOST_WILDCARD) {
+		config_error(p, p->p_line,
+		    "upstream: invalid value '%s': upstream cannot be '*'", value);
+		return;
+	}
+	cu->cu_naddrs = 0;
+	if (hp.hp_kind == PARSE_HOST_NAME) {
+		if (config_resolve(p, &hp, cu) == -1)
+			return;
+	} else {
+		if (addr_from_hostport(&hp, &cu->cu_addrs[0]) == -1) {
+			config_error(p, p->p_line,
+			    "upstream: invalid value '%s'", value);
+			return;
+		}
+		cu->cu_naddrs = 1;
+	}
+	snprintf(cu->cu_text, sizeof(cu->cu_text), "%s", value);
+	for (i = 0; i < cu->cu_naddrs; i++) {
+		snprintf(cu->cu_addrs[i].ca_text,
+		    sizeof(cu->cu_addrs[i].ca_text), "%s", value);
+		cu->cu_addrs[i].ca_line = p->p_line;
+	}
+}
+
+/* Parse value for key k and store it at base + k->k_offset. */
+static void
+config_set(struct config_parser *p, const struct key_def *k, void *base,
+    const char *value)
+{
+	char		*dst = (char *)base + k->k_offset;
+	const char	*why = NULL;
+	uint64_t	 u;
+	bool		 b;
+	enum log_level	 level;
+
+	switch (k->k_kind) {
+	case KEY_BOOL:
+		if (parse_bool(value, &b, &why) == 0)
+			*(bool *)dst = b;
+		break;
+	case KEY_SIZE:
+		if (parse_size(value, k->k_max, &u, &why) == 0) {
+			if (u < k->k_min)
+				why = "must be greater than 0";
+			else
+				*(int *)dst = (int)u;
+		}
+		break;
+	case KEY_UINT:
+		if (parse_uint(value, k->k_min, k->k_max, &u, &why) == 0)
+			*(int *)dst = (int)u;
+		break;
+	case KEY_DURATION:
+		if (parse_duration(value, k->k_max, &u, &why) == 0) {
+			if (u < k->k_min)
+				why = "must be greater than 0";
+			else
+				*(uint64_t *)dst = u;
+		}
+		break;
+	case KEY_PROTOCOL:
+		if (strcmp(value, "mptcp") == 0)
+			*(int *)dst = IPPROTO_MPTCP;
+		else if (strcmp(value, "tcp") == 0)
+			*(int *)dst = IPPROTO_TCP;
+		else
+			why = "expected 'mptcp' or 'tcp'";
+		break;
+	case KEY_LOG_LEVEL:
+		if (log_level_parse(value, &level) == 0)
+			*(enum log_level *)dst = level;
+		else
+			why = "expected error, warning, notice, info or debug";
+		break;
+	case KEY_LISTEN:
+		config_set_listen(p, (struct listener_config *)base, value);
+		return;
+	case KEY_UPSTREAM:
+		config_set_upstream(p, (struct listener_config *)base, value);
+		return;
+	}
+	if (why != NULL)
+		config_error(p, p->p_line, "%s: invalid value '%s': %s",
+		    k->k_name, value, why);
+}
+
+static int
+config_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct config_parser	*p = user;
+	const struct key_def	*keys, *k = NULL;
+	size_t			 nkeys, i;
+	void			*base;
+
+	(void)section;		/* the reader tracks sections itself */
+	switch (p->p_sec) {
+	case SEC_BROKEN:
+		return 1;
+	case SEC_NONE:
+		config_error(p, p->p_line, "'%s' outside of any section", name);
+		return 1;
+	case SEC_GLOBAL:
+		keys = global_keys;
+		nkeys = NKEYS(global_keys);
+		base = p->p_cf;
+		break;
+	case SEC_LISTENER:
+	default:
+		keys = listener_keys;
+		nkeys = NKEYS(listener_keys);
+		base = p->p_lc;
+		break;
+	}
+	for (i = 0; i < nkeys; i++) {
+		if (strcmp(keys[i].k_name, name) == 0) {
+			k = &keys[i];
+			break;
+		}
+	}
+	if (k == NULL) {
+		for (i = 0; i < NKEYS(future_keys); i++) {
+			if (strcmp(future_keys[i], name) == 0) {
+				config_error(p, p->p_line, "key '%s' is not "
+				    "supported by this version", name);
+				return 1;
+			}
+		}
+		config_error(p, p->p_line, "unknown key '%s' in [%s]", name,
+		    p->p_sec == SEC_GLOBAL ? "global" : p->p_lc->lc_name);
+		return 1;
+	}
+	if (p->p_keyline[i] != 0 && k->k_kind != KEY_LISTEN) {
+		if (k->k_kind == KEY_UPSTREAM)
+			config_error(p, p->p_line, "several upstreams per "
+			    "listener are not supported by this version");
+		else
+			config_error(p, p->p_line,
+			    "'%s' given twice in [%s] (first on line %d)", name,
+			    p->p_sec == SEC_GLOBAL ? "global" : p->p_lc->lc_name,
+			    p->p_keyline[i]);
+		return 1;
+	}
+	if (p->p_keyline[i] == 0)
+		p->p_keyline[i] = p->p_line;
+	if (*value == '\0') {
+		config_error(p, p->p_line, "%s: empty value", name);
+		return 1;
+	}
+	config_set(p, k, base, value);
+	return 1;
+}
+
+/* Whether binding a and b (both listen addresses) would collide. */
+static int
+addr_overlap(const struct config_addr *a, const struct config_addr *b)
+{
+	const struct sockaddr_in	*a4, *b4;
+	const struct sockaddr_in6	*a6, *b6;
+	const struct config_addr	*t;
+
+	if (a->ca_ss.ss_family != b->ca_ss.ss_family) {
+		/* Only a dual-stack wildcard covers the other family. */
+		if (b->ca_dualstack) {
+			t = a;
+			a = b;
+			b = t;
+		}
+		if (!a->ca_dualstack)
+			return 0;
+		a6 = (const struct sockaddr_in6 *)&a->ca_ss;
+		b4 = (const struct sockaddr_in *)&b->ca_ss;
+		return a6->sin6_port == b4->sin_port;
+	}
+	if (a->ca_ss.ss_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)&a->ca_ss;
+		b4 = (const struct sockaddr_in *)&b->ca_ss;
+		return a4->sin_port == b4->sin_port &&
+		    (a4->sin_addr.s_addr == b4->sin_addr.s_addr ||
+		    a4->sin_addr.s_addr == htonl(INADDR_ANY) ||
+		    b4->sin_addr.s_addr == htonl(INADDR_ANY));
+	}
+	a6 = (const struct sockaddr_in6 *)&a->ca_ss;
+	b6 = (const struct sockaddr_in6 *)&b->ca_ss;
+	return a6->sin6_port == b6->sin6_port &&
+	    (IN6_ARE_ADDR_EQUAL(&a6->sin6_addr, &b6->sin6_addr) ||
+	    IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) ||
+	    IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr));
+}
+
+/* Checks that need the whole file: required keys, colliding addresses. */
+static void
+config_validate(struct config_parser *p)
+{
+	struct listener_config		*lc, *olc;
+	const struct config_addr	*a, *b;
+	int				 i, j;
+
+	if (TAILQ_EMPTY(&p->p_cf->cf_listeners)) {
+		config_error(p, 0, "no listener defined: add a [NAME] section "
+		    "with 'listen' and 'upstream'");
+		return;
+	}
+	TAILQ_FOREACH(lc, &p->p_cf->cf_listeners, lc_entry) {
+		if (lc->lc_listen_line == 0)
+			config_error(p, lc->lc_line, "[%s]: missing 'listen'",
+			    lc->lc_name);
+		if (lc->lc_upstream.cu_line == 0)
+			config_error(p, lc->lc_line, "[%s]: missing 'upstream'",
+			    lc->lc_name);
+		for (i = 0; i < lc->lc_nlisten; i++) {
+			a = &lc->lc_listen[i];
+			/* Compare with every address listed before this one. */
+			TAILQ_FOREACH(olc, &p->p_cf->cf_listeners, lc_entry) {
+				for (j = 0; j < olc->lc_nlisten; j++) {
+					b = &olc->lc_listen[j];
+					if (olc == lc && j >= i)
+						break;
+					if (!addr_overlap(a, b))
+						continue;
+					if (strcmp(a->ca_text, b->ca_text) == 0)
+						config_error(p, a->ca_line,
+						    "listen address '%s' is "
+						    "already used by [%s] on "
+						    "line %d", a->ca_text,
+						    olc->lc_name, b->ca_line);
+					else
+						config_error(p, a->ca_line,
+						    "listen address '%s' "
+						    "overlaps '%s' of [%s] on "
+						    "line %d", a->ca_text,
+						    b->ca_text, olc->lc_name,
+						    b->ca_line);
+					goto next;
+				}
+				if (olc == lc)
+					break;
+			}
+next:			;
+		}
+	}
+}
+
+static struct config *
+config_parse(struct config_parser *p)
+{
+	int	 ret;
+
+	ret = ini_parse_stream(config_reader, p, config_handler, p);
+	if (ret == -2)
+		config_error(p, 0, "out of memory");
+	else if (ret > 0 && p->p_nerrors == 0)
+		config_error(p, ret, "syntax error");
+	config_validate(p);
+	free(p->p_linebuf);
+	if (p->p_nerrors > 0) {
+		config_free(p->p_cf);
+		return NULL;
+	}
+	return p->p_cf;
+}
+
+static void
+config_parser_init(struct config_parser *p, const char *name,
+    struct config_diag *diag)
+{
+	memset(p, 0, sizeof(*p));
+	p->p_name = name;
+	p->p_diag = diag;
+	p->p_sec = SEC_NONE;
+}
+
+struct config *
+config_load(const char *path, struct config_diag *diag)
+{
+	struct config_parser	 p;
+	struct config		*cf;
+
+	config_parser_init(&p, path, diag);
+	if ((p.p_fp = fopen(path, "r")) == NULL) {
+		config_error(&p, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if ((p.p_cf = config_new()) == NULL ||
+	    (p.p_cf->cf_path = strdup(path)) == NULL) {
+		config_error(&p, 0, "out of memory");
+		if (p.p_cf != NULL)
+			config_free(p.p_cf);
+		fclose(p.p_fp);
+		return NULL;
+	}
+	cf = config_parse(&p);
+	if (cf != NULL && ferror(p.p_fp)) {
+		config_error(&p, 0, "read error");
+		config_free(cf);
+		cf = NULL;
+	}
+	fclose(p.p_fp);
+	return cf;
+}
+
+struct config *
+config_load_string(const char *text, const char *name,
+    struct config_diag *diag)
+{
+	struct config_parser	p;
+
+	config_parser_init(&p, name, diag);
+	p.p_str = text;
+	if ((p.p_cf = config_new()) == NULL ||
+	    (p.p_cf->cf_path = strdup(name)) == NULL) {
+		config_error(&p, 0, "out of memory");
+		if (p.p_cf != NULL)
+			config_free(p.p_cf);
+		return NULL;
+	}
+	return config_parse(&p);
+}

@@ -1,0 +1,176 @@
+/*
+ * Copyright (c) 2026 The mptcp-relayd authors
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "listener.h"
+#include "log.h"
+#include "sock.h"
+
+/* Clients accepted per wake-up, so one busy listener cannot starve others. */
+#define LISTENER_ACCEPT_BATCH	64
+/* How long accepting pauses when the process is out of descriptors. */
+#define LISTENER_PAUSE_MS	1000
+
+struct listener *
+listener_open(struct config *cf, const struct listener_config *conf,
+    const struct config_addr *addr)
+{
+	struct listener		*ls;
+	const struct sock_opts	 opts = {
+		.so_rcvbuf = conf->lc_rcvbuf,
+		.so_sndbuf = conf->lc_sndbuf,
+		.so_nodelay = conf->lc_nodelay,
+		.so_keepalive = conf->lc_keepalive,
+	};
+	const char		*step;
+	char			 why[200];
+	int			 protocol = conf->lc_protocol;
+
+	if (protocol == IPPROTO_MPTCP &&
+	    sock_mptcp_available(addr->ca_ss.ss_family, why, sizeof(why)) == -1) {
+		if (!conf->lc_mptcp_fallback) {
+			log_error("%s: cannot listen on %s with MPTCP: %s "
+			    "(or set mptcp_fallback = yes to listen with TCP)",
+			    conf->lc_name, addr->ca_text, why);
+			return NULL;
+		}
+		log_warnx("%s: %s: listening with plain TCP instead of MPTCP "
+		    "(mptcp_fallback = yes): %s", conf->lc_name, addr->ca_text,
+		    why);
+		protocol = IPPROTO_TCP;
+	}
+	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
+		log_error("%s: out of memory", conf->lc_name);
+		return NULL;
+	}
+	ls->ls_fd = sock_listen((const struct sockaddr *)&addr->ca_ss,
+	    addr->ca_len, addr->ca_dualstack, protocol, conf->lc_backlog, &opts,
+	    &step);
+	if (ls->ls_fd == -1) {
+		log_error("%s: cannot listen on %s (%s): %s: %s", conf->lc_name,
+		    addr->ca_text, config_protocol_name(protocol), step,
+		    strerror(errno));
+		free(ls);
+		return NULL;
+	}
+	config_ref(cf);
+	ls->ls_config = cf;
+	ls->ls_conf = conf;
+	ls->ls_addr = addr;
+	ls->ls_protocol = protocol;
+	return ls;
+}
+
+static void
+listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener	*ls = arg;
+
+	(void)fd;
+	(void)what;
+	ls->ls_paused = false;
+	event_add(&ls->ls_ev, NULL);
+}
+
+/*
+ * Out of descriptors or memory: the pending client cannot be taken, and
+ * the listening socket stays readable, so retrying at once would spin.
+ * Step back for a moment; say so once per episode.
+ */
+static void
+listener_pause(struct listener *ls, int err)
+{
+	struct timeval	tv = { LISTENER_PAUSE_MS / 1000,
+			    (LISTENER_PAUSE_MS % 1000) * 1000 };
+
+	if (!ls->ls_pause_logged) {
+		log_warnx("%s: %s: accept: %s; pausing accepts for %d ms "
+		    "(%u sessions open)", ls->ls_conf->lc_name,
+		    ls->ls_addr->ca_text, strerror(err), LISTENER_PAUSE_MS,
+		    ls->ls_sessions->sc_count);
+		ls->ls_pause_logged = true;
+	}
+	event_del(&ls->ls_ev);
+	ls->ls_paused = true;
+	evtimer_add(&ls->ls_pause_ev, &tv);
+}
+
+static void
+listener_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener		*ls = arg;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 i, cfd;
+
+	(void)what;
+	for (i = 0; i < LISTENER_ACCEPT_BATCH; i++) {
+		len = sizeof(ss);
+		cfd = accept4(fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			switch (errno) {
+			case EAGAIN:
+				return;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				listener_pause(ls, errno);
+				return;
+			default:
+				/*
+				 * ECONNABORTED, EPROTO, ENETDOWN...: that
+				 * client is gone (accept(2)); take the next.
+				 */
+				log_debug("%s: accept: %s", ls->ls_conf->lc_name,
+				    strerror(errno));
+				continue;
+			}
+		}
+		if (ls->ls_pause_logged) {
+			log_notice("%s: %s: accepting again",
+			    ls->ls_conf->lc_name, ls->ls_addr->ca_text);
+			ls->ls_pause_logged = false;
+		}
+		session_start(ls->ls_sessions, ls->ls_config, ls->ls_conf, cfd,
+		    (struct sockaddr *)&ss, len);
+	}
+}
+
+int
+listener_start(struct listener *ls, struct event_base *base,
+    struct session_ctx *sc)
+{
+	ls->ls_sessions = sc;
+	event_assign(&ls->ls_ev, base, ls->ls_fd, EV_READ | EV_PERSIST,
+	    listener_accept, ls);
+	evtimer_assign(&ls->ls_pause_ev, base, listener_resume, ls);
+	if (event_add(&ls->ls_ev, NULL) == -1)
+		return -1;
+	ls->ls_started = true;
+	return 0;
+}
+
+void
+listener_close(struct listener *ls)
+{
+	if (ls->ls_started) {
+		event_del(&ls->ls_ev);
+		event_del(&ls->ls_pause_ev);
+	}
+	close(ls->ls_fd);
+	config_unref(ls->ls_config);
+	free(ls);
+}

@@ -1,0 +1,339 @@
+/*
+ * Copyright (c) 2026 The mptcp-relayd authors
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+#include "autoconf.h"
+
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "compat.h"
+#include "log.h"
+#include "sock.h"
+
+/*
+ * The kernel tests run in a network namespace of their own: a fresh
+ * loopback, MPTCP state (blackhole detection included) untouched by
+ * whatever else the host does.
+ */
+static int
+private_netns(void)
+{
+	struct ifreq	ifr;
+	int		fd;
+
+	if (unshare(CLONE_NEWNET) == -1)
+		return -1;
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1)
+		return -1;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == -1 ||
+	    (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr)) == -1) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static void
+kernel_setup(void)
+{
+	if (private_netns() == -1) {
+		if (getenv("CI") != NULL)
+			ck_abort_msg("CI: cannot make a network namespace: %s",
+			    strerror(errno));
+		fprintf(stderr, "check_sock: cannot make a network namespace "
+		    "(%s): kernel tests need root\n", strerror(errno));
+		exit(77);
+	}
+}
+
+/* A connected pair over loopback: *cfd (client) and *afd (accepted). */
+static void
+connect_pair(int lproto, int cproto, int family, int *cfd, int *afd)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+	const char		*step;
+	struct sock_opts	opts = { 0, 0, true, false };
+	struct pollfd		pfd;
+	int			lfd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_loopback;
+		len = sizeof(*sin6);
+	}
+	lfd = sock_listen((struct sockaddr *)&ss, len, false, lproto, 8, &opts,
+	    &step);
+	ck_assert_msg(lfd != -1, "sock_listen: %s: %s", step, strerror(errno));
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&ss, &len), 0);
+	*cfd = sock_connect((struct sockaddr *)&ss, len, cproto, &opts);
+	ck_assert_msg(*cfd != -1, "sock_connect: %s", strerror(errno));
+	pfd.fd = *cfd;
+	pfd.events = POLLOUT;
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert_int_eq(sock_error(*cfd), 0);
+	pfd.fd = lfd;
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	*afd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(*afd, 0);
+	close(lfd);
+}
+
+static int
+tcp_is_mptcp(int fd)
+{
+	int		v = -1;
+	socklen_t	len = sizeof(v);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_IS_MPTCP, &v, &len) == -1)
+		return -1;
+	return v;
+}
+
+START_TEST(test_ntop_ipv4)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET,
+				    .sin_port = htons(8080) };
+	char			buf[SOCK_NTOP_MAX];
+
+	inet_pton(AF_INET, "198.18.1.1", &sin.sin_addr);
+	ck_assert_str_eq(sock_ntop((struct sockaddr *)&sin, buf, sizeof(buf)),
+	    "198.18.1.1:8080");
+}
+END_TEST
+
+START_TEST(test_ntop_ipv6_bracketed)
+{
+	struct sockaddr_in6	sin6 = { .sin6_family = AF_INET6,
+				    .sin6_port = htons(443) };
+	char			buf[SOCK_NTOP_MAX];
+
+	inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr);
+	ck_assert_str_eq(sock_ntop((struct sockaddr *)&sin6, buf, sizeof(buf)),
+	    "[2001:db8::1]:443");
+}
+END_TEST
+
+START_TEST(test_ntop_v4mapped_as_ipv4)
+{
+	struct sockaddr_in6	sin6 = { .sin6_family = AF_INET6,
+				    .sin6_port = htons(52580) };
+	char			buf[SOCK_NTOP_MAX];
+
+	inet_pton(AF_INET6, "::ffff:198.18.0.7", &sin6.sin6_addr);
+	ck_assert_str_eq(sock_ntop((struct sockaddr *)&sin6, buf, sizeof(buf)),
+	    "198.18.0.7:52580");
+}
+END_TEST
+
+START_TEST(test_ntop_longest_fits)
+{
+	struct sockaddr_in6	sin6 = { .sin6_family = AF_INET6,
+				    .sin6_port = htons(65535) };
+	char			buf[SOCK_NTOP_MAX];
+
+	inet_pton(AF_INET6, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe",
+	    &sin6.sin6_addr);
+	ck_assert_str_eq(sock_ntop((struct sockaddr *)&sin6, buf, sizeof(buf)),
+	    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe]:65535");
+}
+END_TEST
+
+START_TEST(test_mptcp_state_on_mptcp_connection)
+{
+	struct sock_mptcp	m = { false, 0 };
+	int			cfd, afd;
+
+	kernel_setup();
+	connect_pair(IPPROTO_MPTCP, IPPROTO_MPTCP, _i == 0 ? AF_INET : AF_INET6,
+	    &cfd, &afd);
+	/* The kernel's own answer first: MPTCP really was negotiated. */
+	ck_assert_int_eq(tcp_is_mptcp(cfd), 1);
+	ck_assert_int_eq(sock_mptcp_state(cfd, &m), 0);
+	ck_assert(m.sm_mptcp);
+	ck_assert_uint_eq(m.sm_subflows, 1);
+	m.sm_mptcp = false;
+	ck_assert_int_eq(sock_mptcp_state(afd, &m), 0);
+	ck_assert(m.sm_mptcp);
+	ck_assert_uint_eq(m.sm_subflows, 1);
+	close(cfd);
+	close(afd);
+}
+END_TEST
+
+START_TEST(test_mptcp_state_plain_client_falls_back)
+{
+	struct sock_mptcp	m = { true, 9 };
+	int			cfd, afd;
+
+	kernel_setup();
+	connect_pair(IPPROTO_MPTCP, IPPROTO_TCP, _i == 0 ? AF_INET : AF_INET6,
+	    &cfd, &afd);
+	ck_assert_int_eq(sock_mptcp_state(afd, &m), 0);
+	ck_assert(!m.sm_mptcp);
+	ck_assert_uint_eq(m.sm_subflows, 0);
+	close(cfd);
+	close(afd);
+}
+END_TEST
+
+START_TEST(test_mptcp_state_plain_tcp)
+{
+	struct sock_mptcp	m = { true, 9 };
+	int			cfd, afd;
+
+	kernel_setup();
+	connect_pair(IPPROTO_TCP, IPPROTO_TCP, AF_INET, &cfd, &afd);
+	ck_assert_int_eq(sock_mptcp_state(cfd, &m), 0);
+	ck_assert(!m.sm_mptcp);
+	ck_assert_int_eq(sock_mptcp_state(afd, &m), 0);
+	ck_assert(!m.sm_mptcp);
+	close(cfd);
+	close(afd);
+}
+END_TEST
+
+START_TEST(test_mptcp_available_names_sysctl)
+{
+	char	why[200] = "";
+	FILE	*fp;
+
+	kernel_setup();
+	ck_assert_int_eq(sock_mptcp_available(AF_INET, why, sizeof(why)), 0);
+	/* The sysctl is per network namespace: this only touches ours. */
+	fp = fopen("/proc/sys/net/mptcp/enabled", "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs("0\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_int_eq(sock_mptcp_available(AF_INET, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "net.mptcp.enabled") != NULL, "why: %s", why);
+}
+END_TEST
+
+START_TEST(test_connect_mptcp_disabled_uses_tcp)
+{
+	struct sock_mptcp	m = { true, 9 };
+	FILE			*fp;
+	int			cfd, afd;
+
+	kernel_setup();
+	fp = fopen("/proc/sys/net/mptcp/enabled", "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs("0\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	/* An MPTCP upstream socket that cannot be had is a TCP one. */
+	connect_pair(IPPROTO_TCP, IPPROTO_MPTCP, AF_INET, &cfd, &afd);
+	ck_assert_int_eq(sock_mptcp_state(cfd, &m), 0);
+	ck_assert(!m.sm_mptcp);
+	close(cfd);
+	close(afd);
+}
+END_TEST
+
+START_TEST(test_listen_buffers_applied)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	struct sock_opts	opts = { 256 * 1024, 128 * 1024, true, true };
+	const char		*step;
+	int			fd, v;
+	socklen_t		len = sizeof(v);
+
+	kernel_setup();
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = sock_listen((struct sockaddr *)&sin, sizeof(sin), false,
+	    IPPROTO_MPTCP, 16, &opts, &step);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len), 0);
+	ck_assert_int_gt(v, 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_listen_reports_failing_step)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	struct sock_opts	opts = { 0, 0, false, false };
+	const char		*step = NULL;
+	socklen_t		len = sizeof(sin);
+	int			fd1, fd2;
+
+	kernel_setup();
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd1 = sock_listen((struct sockaddr *)&sin, len, false, IPPROTO_TCP, 8,
+	    &opts, &step);
+	ck_assert_int_ge(fd1, 0);
+	ck_assert_int_eq(getsockname(fd1, (struct sockaddr *)&sin, &len), 0);
+	fd2 = sock_listen((struct sockaddr *)&sin, len, false, IPPROTO_MPTCP,
+	    8, &opts, &step);
+	ck_assert_int_eq(fd2, -1);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	ck_assert_str_eq(step, "bind");
+	close(fd1);
+}
+END_TEST
+
+static Suite *
+sock_suite(void)
+{
+	Suite	*s = suite_create("sock");
+	TCase	*tc = tcase_create("ntop");
+	TCase	*tk = tcase_create("kernel");
+
+	tcase_add_test(tc, test_ntop_ipv4);
+	tcase_add_test(tc, test_ntop_ipv6_bracketed);
+	tcase_add_test(tc, test_ntop_v4mapped_as_ipv4);
+	tcase_add_test(tc, test_ntop_longest_fits);
+	suite_add_tcase(s, tc);
+
+	/* Each test forks (CK_FORK) and so gets a namespace of its own. */
+	tcase_add_loop_test(tk, test_mptcp_state_on_mptcp_connection, 0, 2);
+	tcase_add_loop_test(tk, test_mptcp_state_plain_client_falls_back, 0, 2);
+	tcase_add_test(tk, test_mptcp_state_plain_tcp);
+	tcase_add_test(tk, test_mptcp_available_names_sysctl);
+	tcase_add_test(tk, test_connect_mptcp_disabled_uses_tcp);
+	tcase_add_test(tk, test_listen_buffers_applied);
+	tcase_add_test(tk, test_listen_reports_failing_step);
+	suite_add_tcase(s, tk);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(sock_suite());
+	int	 failed;
+
+	log_init(LOG_LVL_ERROR);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
