@@ -380,6 +380,10 @@ config_reader(char *str, int num, void *stream)
 	}
 	p->p_line++;
 	line = p->p_linebuf;
+	if (p->p_line == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0) {
+		line += 3;		/* a UTF-8 byte order mark */
+		len -= 3;
+	}
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		line[--len] = '\0';
 	while (*line == ' ' || *line == '\t') {

@@ -225,7 +225,7 @@ check_hostname(const char *s, size_t len, const char **why)
 			return (-1);
 		}
 	}
-	if (s[len - 1] == '-') {
+	if (s[len - 1] == '-' || s[len - 1] == '.') {
 		*why = "invalid host name";
 		return (-1);
 	}
