@@ -84,6 +84,8 @@ struct config {
 	char			*cf_path;
 	enum log_level		 cf_log_level;
 	uint64_t		 cf_shutdown_timeout;	/* ms */
+	char			 cf_user[CONFIG_NAME_MAX];	/* "" = stay */
+	char			 cf_group[CONFIG_NAME_MAX];	/* "" = user's */
 	struct listener_config_list cf_listeners;
 	int			 cf_nlisteners;
 	unsigned		 cf_refcnt;		/* atomic */
@@ -112,6 +114,14 @@ void		 config_ref(struct config *cf);
 void		 config_unref(struct config *cf);
 
 void		 config_diag_free(struct config_diag *diag);
+
+/* Same socket address, and both dual-stack or neither. */
+bool		 config_addr_equal(const struct config_addr *a,
+		    const struct config_addr *b);
+
+/* Whether two listen addresses cannot both be bound (same port, covering). */
+bool		 config_addr_overlap(const struct config_addr *a,
+		    const struct config_addr *b);
 
 /* "mptcp" or "tcp" for IPPROTO_MPTCP or IPPROTO_TCP. */
 const char	*config_protocol_name(int protocol);

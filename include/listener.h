@@ -32,6 +32,10 @@ struct listener {
 	struct event			 ls_ev;
 	struct event			 ls_pause_ev;
 	bool				 ls_started;
+	bool				 ls_adopted;	/* from systemd */
+	/* While a reload decides: what the listener will serve. */
+	const struct listener_config	*ls_reload_conf;
+	const struct config_addr	*ls_reload_addr;
 	bool				 ls_paused;
 	bool				 ls_pause_logged;
 };
@@ -44,6 +48,29 @@ TAILQ_HEAD(listener_list, listener);
  * reference on cf, or NULL after logging a clear reason.
  */
 struct listener	*listener_open(struct config *cf,
+		    const struct listener_config *conf,
+		    const struct config_addr *addr);
+
+/*
+ * Take over fd, a listening socket passed by the service manager
+ * (socket activation), for address addr of listener conf: it must be
+ * listening there with the configured protocol. Returns a new listener
+ * owning fd, or NULL after logging what does not fit (fd stays open).
+ */
+struct listener	*listener_adopt(struct config *cf,
+		    const struct listener_config *conf,
+		    const struct config_addr *addr, int fd);
+
+/* Whether fd is bound to exactly addr (address, port, dual-stack). */
+bool		 listener_fd_matches(int fd, const struct config_addr *addr);
+
+/*
+ * A reload kept this listener's socket: point it at the new config
+ * (taking a reference on cf, dropping the old one) and apply the
+ * settings that can change on a live socket (backlog, buffer sizes).
+ * Sessions already running keep the config they started with.
+ */
+void		 listener_update(struct listener *ls, struct config *cf,
 		    const struct listener_config *conf,
 		    const struct config_addr *addr);
 

@@ -25,6 +25,9 @@
 
 #define DURATION_DAY	(24ULL * 3600 * 1000)
 
+static int	addr_overlap(const struct config_addr *,
+		    const struct config_addr *);
+
 /* How a key's value is parsed and where it is stored. */
 enum key_kind {
 	KEY_BOOL,		/* bool */
@@ -33,6 +36,7 @@ enum key_kind {
 	KEY_DURATION,		/* uint64_t, ms */
 	KEY_PROTOCOL,		/* int, IPPROTO_* */
 	KEY_LOG_LEVEL,		/* enum log_level */
+	KEY_NAME,		/* char[CONFIG_NAME_MAX]: a user or group name */
 	KEY_LISTEN,		/* struct config_addr[], repeatable */
 	KEY_UPSTREAM,		/* struct config_upstream */
 };
@@ -52,6 +56,8 @@ static const struct key_def global_keys[] = {
 	{ "log_level",		KEY_LOG_LEVEL,	CF(cf_log_level),	0, 0 },
 	{ "shutdown_timeout",	KEY_DURATION,	CF(cf_shutdown_timeout),
 	    0, DURATION_DAY },
+	{ "user",		KEY_NAME,	CF(cf_user),		0, 0 },
+	{ "group",		KEY_NAME,	CF(cf_group),		0, 0 },
 };
 
 static const struct key_def listener_keys[] = {
@@ -78,7 +84,7 @@ static const struct key_def listener_keys[] = {
 
 /* Keys of CONFIG.md that later versions bring: named, but refused. */
 static const char *const future_keys[] = {
-	"user", "group", "max_connections", "workers", "stats_listen",
+	"max_connections", "workers", "stats_listen",
 	"balance", "proxy_protocol", "accept_proxy", "allow", "deny",
 	"tls_cert", "tls_key", "upstream_tls", "upstream_tls_ca",
 	"upstream_tls_verify", "upstream_tls_sni",
@@ -108,6 +114,7 @@ struct config_parser {
 	struct listener_config	*p_lc;
 	int			 p_keyline[KEYS_MAX];	/* first line of each key */
 	int			 p_global_line;
+	int			 p_group_line;	/* of 'group' in [global] */
 };
 
 static void
@@ -609,6 +616,17 @@ config_set(struct config_parser *p, const struct key_def *k, void *base,
 		else
 			why = "expected error, warning, notice, info or debug";
 		break;
+	case KEY_NAME:
+		/* Looked up at start-up: the user may not exist yet for -t. */
+		if (strlen(value) >= CONFIG_NAME_MAX)
+			why = "longer than 63 characters";
+		else if (strpbrk(value, " \t:/") != NULL)
+			why = "not a user or group name";
+		else
+			snprintf(dst, CONFIG_NAME_MAX, "%s", value);
+		if (strcmp(k->k_name, "group") == 0)
+			p->p_group_line = p->p_line;
+		break;
 	case KEY_LISTEN:
 		config_set_listen(p, (struct listener_config *)base, value);
 		return;
@@ -688,6 +706,19 @@ config_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
+bool
+config_addr_equal(const struct config_addr *a, const struct config_addr *b)
+{
+	return a->ca_len == b->ca_len && a->ca_dualstack == b->ca_dualstack &&
+	    memcmp(&a->ca_ss, &b->ca_ss, a->ca_len) == 0;
+}
+
+bool
+config_addr_overlap(const struct config_addr *a, const struct config_addr *b)
+{
+	return addr_overlap(a, b) != 0;
+}
+
 /* Whether binding a and b (both listen addresses) would collide. */
 static int
 addr_overlap(const struct config_addr *a, const struct config_addr *b)
@@ -733,6 +764,9 @@ config_validate(struct config_parser *p)
 	const struct config_addr	*a, *b;
 	int				 i, j;
 
+	if (p->p_group_line != 0 && p->p_cf->cf_user[0] == '\0')
+		config_error(p, p->p_group_line, "'group' needs 'user' in "
+		    "[global]");
 	if (TAILQ_EMPTY(&p->p_cf->cf_listeners)) {
 		config_error(p, 0, "no listener defined: add a [NAME] section "
 		    "with 'listen' and 'upstream'");

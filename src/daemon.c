@@ -6,13 +6,17 @@
 #include "autoconf.h"
 
 #include <sys/resource.h>
+#include <sys/types.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -21,7 +25,9 @@
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "session.h"
+#include "sock.h"
 
 /* The one daemon context: everything the process owns at run time. */
 struct daemon {
@@ -37,7 +43,19 @@ struct daemon {
 	struct event		 d_drain_timer;
 	bool			 d_draining;	/* d_drain_timer added */
 	bool			 d_stopping;
+	bool			 d_privdropped;	/* user= applied */
+	/* Sockets passed by the service manager, not yet adopted. */
+	int			*d_passed;
+	int			 d_npassed;
+	/* STATUS= for systemd, refreshed when it changes. */
+	struct event		 d_status_timer;
+	bool			 d_status_on;
+	char			 d_status[128];
+	struct event		 d_watchdog_timer;
+	bool			 d_watchdog_on;
 };
+
+#define DAEMON_STATUS_MS	1000	/* STATUS= at most this often */
 
 static const struct option daemon_longopts[] = {
 	{ "config",	required_argument,	NULL,	'c' },
@@ -79,48 +97,228 @@ daemon_raise_nofile(void)
 		    (unsigned long long)rl.rlim_cur);
 }
 
-static void
-daemon_close_listeners(struct daemon *d)
+/* A socket the service manager passed for addr, taken from the list. */
+static int
+daemon_take_passed(struct daemon *d, const struct config_addr *addr)
+{
+	int	i, fd;
+
+	for (i = 0; i < d->d_npassed; i++) {
+		if (d->d_passed[i] == -1 ||
+		    !listener_fd_matches(d->d_passed[i], addr))
+			continue;
+		fd = d->d_passed[i];
+		d->d_passed[i] = -1;
+		return fd;
+	}
+	return -1;
+}
+
+/* The listener of the running set bound to addr with that protocol. */
+static struct listener *
+daemon_find_listener(struct listener_list *list, const struct config_addr *a,
+    int protocol)
 {
 	struct listener	*ls;
 
-	while ((ls = TAILQ_FIRST(&d->d_listeners)) != NULL) {
-		TAILQ_REMOVE(&d->d_listeners, ls, ls_entry);
+	TAILQ_FOREACH(ls, list, ls_entry)
+		if (ls->ls_conf->lc_protocol == protocol &&
+		    config_addr_equal(ls->ls_addr, a))
+			return ls;
+	return NULL;
+}
+
+static int
+daemon_start_listener(struct daemon *d, struct listener *ls)
+{
+	if (listener_start(ls, d->d_base, &d->d_sessions) == -1) {
+		log_error("%s: cannot watch the socket of %s",
+		    ls->ls_conf->lc_name, ls->ls_addr->ca_text);
+		return -1;
+	}
+	log_notice("%s: listening on %s (%s%s), upstream %s (%s)",
+	    ls->ls_conf->lc_name, ls->ls_addr->ca_text,
+	    config_protocol_name(ls->ls_protocol),
+	    ls->ls_adopted ? ", from the service manager" : "",
+	    ls->ls_conf->lc_upstream.cu_text,
+	    config_protocol_name(ls->ls_conf->lc_upstream_protocol));
+	return 0;
+}
+
+static void
+daemon_close_list(struct listener_list *list)
+{
+	struct listener	*ls;
+
+	while ((ls = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, ls, ls_entry);
 		listener_close(ls);
 	}
 }
 
-/* Bind every configured address; all or nothing. */
 static int
-daemon_open_listeners(struct daemon *d)
+daemon_count_listeners(struct daemon *d)
 {
-	struct listener_config	*lc;
-	struct listener		*ls;
-	int			 i, n = 0;
+	struct listener	*ls;
+	int		 n = 0;
 
-	TAILQ_FOREACH(lc, &d->d_config->cf_listeners, lc_entry) {
+	TAILQ_FOREACH(ls, &d->d_listeners, ls_entry)
+		n++;
+	return n;
+}
+
+/*
+ * Make the listening sockets of config cf, the running set being
+ * d_listeners: a socket whose address and protocol are unchanged is kept
+ * (no client sees a refused connection), a socket passed by the service
+ * manager is adopted, any other is bound. All or nothing: on failure the
+ * running set is untouched and -1 returned. On success the running set
+ * is replaced, sockets no longer configured are closed.
+ */
+static int
+daemon_apply_listeners(struct daemon *d, struct config *cf, bool reload)
+{
+	struct listener_list	 next, later, *old = &d->d_listeners;
+	struct listener_config	*lc;
+	struct listener		*ls, *o;
+	const struct config_addr *a;
+	int			 i, fd, kept = 0, opened = 0, closed = 0;
+
+	TAILQ_INIT(&next);
+	TAILQ_INIT(&later);
+	TAILQ_FOREACH(lc, &cf->cf_listeners, lc_entry) {
 		for (i = 0; i < lc->lc_nlisten; i++) {
-			ls = listener_open(d->d_config, lc, &lc->lc_listen[i]);
+			a = &lc->lc_listen[i];
+			if ((ls = daemon_find_listener(old, a,
+			    lc->lc_protocol)) != NULL) {
+				/* Kept: moved over, updated once all is well. */
+				TAILQ_REMOVE(old, ls, ls_entry);
+				ls->ls_reload_conf = lc;
+				ls->ls_reload_addr = a;
+				TAILQ_INSERT_TAIL(&next, ls, ls_entry);
+				kept++;
+				continue;
+			}
+			/*
+			 * Same address, other protocol: the old socket must
+			 * close first, which cannot be undone: bind it last.
+			 */
+			TAILQ_FOREACH(o, old, ls_entry)
+				if (config_addr_overlap(o->ls_addr, a))
+					break;
+			if (o != NULL) {
+				if ((ls = calloc(1, sizeof(*ls))) == NULL)
+					goto fail;
+				ls->ls_fd = -1;
+				ls->ls_reload_conf = lc;
+				ls->ls_reload_addr = a;
+				TAILQ_INSERT_TAIL(&later, ls, ls_entry);
+				continue;
+			}
+			if ((fd = daemon_take_passed(d, a)) != -1)
+				ls = listener_adopt(cf, lc, a, fd);
+			else
+				ls = listener_open(cf, lc, a);
 			if (ls == NULL)
 				goto fail;
-			TAILQ_INSERT_TAIL(&d->d_listeners, ls, ls_entry);
-			if (listener_start(ls, d->d_base, &d->d_sessions) == -1) {
-				log_error("%s: cannot watch the socket of %s",
-				    lc->lc_name, lc->lc_listen[i].ca_text);
-				goto fail;
-			}
-			log_notice("%s: listening on %s (%s), upstream %s (%s)",
-			    lc->lc_name, lc->lc_listen[i].ca_text,
-			    config_protocol_name(ls->ls_protocol),
-			    lc->lc_upstream.cu_text,
-			    config_protocol_name(lc->lc_upstream_protocol));
-			n++;
+			TAILQ_INSERT_TAIL(&next, ls, ls_entry);
+			opened++;
 		}
 	}
-	return n;
+
+	/* Commit. */
+	TAILQ_FOREACH(ls, &next, ls_entry) {
+		if (ls->ls_reload_conf != NULL) {
+			listener_update(ls, cf, ls->ls_reload_conf,
+			    ls->ls_reload_addr);
+			ls->ls_reload_conf = NULL;
+			ls->ls_reload_addr = NULL;
+		} else if (daemon_start_listener(d, ls) == -1) {
+			/* Cannot happen short of memory; the rest goes on. */
+			continue;
+		}
+	}
+	while ((ls = TAILQ_FIRST(old)) != NULL) {
+		TAILQ_REMOVE(old, ls, ls_entry);
+		log_notice("%s: no longer listening on %s",
+		    ls->ls_conf->lc_name, ls->ls_addr->ca_text);
+		listener_close(ls);
+		closed++;
+	}
+	TAILQ_CONCAT(old, &next, ls_entry);
+	while ((o = TAILQ_FIRST(&later)) != NULL) {
+		TAILQ_REMOVE(&later, o, ls_entry);
+		ls = listener_open(cf, o->ls_reload_conf, o->ls_reload_addr);
+		free(o);
+		if (ls == NULL)
+			continue;	/* logged; the others serve */
+		TAILQ_INSERT_TAIL(old, ls, ls_entry);
+		if (daemon_start_listener(d, ls) == 0)
+			opened++;
+	}
+	if (reload)
+		log_notice("listening sockets: %d kept, %d opened, %d closed",
+		    kept, opened, closed);
+	return 0;
 fail:
-	daemon_close_listeners(d);
+	/* Undo: kept sockets go back, new ones close. */
+	while ((ls = TAILQ_FIRST(&next)) != NULL) {
+		TAILQ_REMOVE(&next, ls, ls_entry);
+		if (ls->ls_reload_conf != NULL) {
+			ls->ls_reload_conf = NULL;
+			ls->ls_reload_addr = NULL;
+			TAILQ_INSERT_TAIL(old, ls, ls_entry);
+		} else
+			listener_close(ls);
+	}
+	while ((o = TAILQ_FIRST(&later)) != NULL) {
+		TAILQ_REMOVE(&later, o, ls_entry);
+		free(o);
+	}
 	return -1;
+}
+
+/* "2 listening sockets, 17 sessions": the STATUS= line. */
+static void
+daemon_status_text(struct daemon *d, char *buf, size_t len)
+{
+	int	n = daemon_count_listeners(d);
+
+	snprintf(buf, len, "%d listening socket%s, %u session%s", n,
+	    n == 1 ? "" : "s", d->d_sessions.sc_count,
+	    d->d_sessions.sc_count == 1 ? "" : "s");
+}
+
+/* Tell systemd the counts when they changed, at most once a period. */
+static void
+daemon_status_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon	*d = arg;
+	char		 status[sizeof(d->d_status)];
+
+	(void)fd;
+	(void)what;
+	daemon_status_text(d, status, sizeof(status));
+	if (strcmp(status, d->d_status) != 0) {
+		memcpy(d->d_status, status, sizeof(status));
+		notify_status(status);
+	}
+}
+
+static void
+daemon_watchdog_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify_watchdog();
+}
+
+static void
+daemon_ready(struct daemon *d)
+{
+	daemon_status_text(d, d->d_status, sizeof(d->d_status));
+	notify_ready(d->d_status);
 }
 
 static void
@@ -162,6 +360,7 @@ daemon_stop(evutil_socket_t sig, short what, void *arg)
 	struct daemon	*d = arg;
 	uint64_t	 ms = d->d_config->cf_shutdown_timeout;
 	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+	char		 status[128];
 
 	(void)what;
 	if (d->d_stopping) {
@@ -171,7 +370,10 @@ daemon_stop(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	d->d_stopping = true;
-	daemon_close_listeners(d);
+	daemon_close_list(&d->d_listeners);
+	snprintf(status, sizeof(status), "stopping: %u sessions draining",
+	    d->d_sessions.sc_count);
+	notify_stopping(status);
 	if (d->d_sessions.sc_count == 0) {
 		log_notice("%s: stopping", strsignal(sig));
 		event_base_loopexit(d->d_base, NULL);
@@ -185,16 +387,6 @@ daemon_stop(evutil_socket_t sig, short what, void *arg)
 	evtimer_assign(&d->d_drain_timer, d->d_base, daemon_drain_timeout, d);
 	if (evtimer_add(&d->d_drain_timer, &tv) == 0)
 		d->d_draining = true;
-}
-
-static void
-daemon_hup(evutil_socket_t sig, short what, void *arg)
-{
-	(void)sig;
-	(void)what;
-	(void)arg;
-	log_warnx("SIGHUP: reloading is not supported by this version; "
-	    "the configuration is unchanged (restart to apply changes)");
 }
 
 /* Load the file; print every problem. -t prints them bare, for people. */
@@ -213,10 +405,138 @@ daemon_load_config(const char *path, bool test)
 			log_error("%s", diag.cd_msgs[i]);
 	}
 	if (cf == NULL && diag.cd_count > 0 && !test)
-		log_error("%s: %zu problem%s, not started", path, diag.cd_count,
+		log_error("%s: %zu problem%s", path, diag.cd_count,
 		    diag.cd_count == 1 ? "" : "s");
 	config_diag_free(&diag);
 	return cf;
+}
+
+/*
+ * SIGHUP: read the file again and switch to it. Sessions keep the
+ * config they started with; a file with any problem changes nothing.
+ */
+static void
+daemon_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon	*d = arg;
+	struct config	*cf, *old;
+
+	(void)sig;
+	(void)what;
+	if (d->d_stopping) {
+		log_notice("SIGHUP while stopping: ignored");
+		return;
+	}
+	notify_reloading();
+	log_notice("SIGHUP: reloading %s", d->d_config_path);
+	if ((cf = daemon_load_config(d->d_config_path, false)) == NULL) {
+		log_error("reload failed: the running configuration stays");
+		daemon_ready(d);
+		return;
+	}
+	if (d->d_privdropped && (strcmp(cf->cf_user, d->d_config->cf_user) != 0 ||
+	    strcmp(cf->cf_group, d->d_config->cf_group) != 0))
+		log_warnx("user and group changes take a restart; still "
+		    "running as before");
+	if (daemon_apply_listeners(d, cf, true) == -1) {
+		log_error("reload failed: the running configuration stays");
+		config_unref(cf);
+		daemon_ready(d);
+		return;
+	}
+	old = d->d_config;
+	d->d_config = cf;
+	config_unref(old);
+	if (!d->d_log_level_forced)
+		log_setlevel(cf->cf_log_level);
+	log_notice("reloaded %s: %d listener%s, %u sessions continue",
+	    d->d_config_path, cf->cf_nlisteners,
+	    cf->cf_nlisteners == 1 ? "" : "s", d->d_sessions.sc_count);
+	daemon_ready(d);
+}
+
+/*
+ * user= and group= of [global]: after every socket is bound, switch to
+ * them for good. Returns 0, or -1 after logging why.
+ */
+static int
+daemon_drop_privileges(struct daemon *d)
+{
+	const struct config	*cf = d->d_config;
+	struct passwd		*pw;
+	struct group		*gr;
+	gid_t			 gid;
+
+	if (cf->cf_user[0] == '\0')
+		return 0;
+	errno = 0;
+	if ((pw = getpwnam(cf->cf_user)) == NULL) {
+		log_error("user '%s' does not exist%s%s", cf->cf_user,
+		    errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+		return -1;
+	}
+	gid = pw->pw_gid;
+	if (cf->cf_group[0] != '\0') {
+		errno = 0;
+		if ((gr = getgrnam(cf->cf_group)) == NULL) {
+			log_error("group '%s' does not exist", cf->cf_group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid &&
+	    getgid() == gid && getegid() == gid) {
+		/* Started as that user already, e.g. by systemd's User=. */
+		d->d_privdropped = true;
+		return 0;
+	}
+	if (geteuid() != 0) {
+		log_error("cannot switch to user '%s': not running as root",
+		    cf->cf_user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, gid) == -1 ||
+	    setresgid(gid, gid, gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+		log_error("cannot switch to user '%s': %s", cf->cf_user,
+		    strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1 || seteuid(0) != -1) {
+		log_error("switched to user '%s' but could become root again",
+		    cf->cf_user);
+		return -1;
+	}
+	log_notice("running as user %s (uid %u), group %u", pw->pw_name,
+	    (unsigned)pw->pw_uid, (unsigned)gid);
+	d->d_privdropped = true;
+	return 0;
+}
+
+/* Every socket systemd passed must belong to a configured address. */
+static int
+daemon_check_passed(struct daemon *d)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	char			 addr[SOCK_NTOP_MAX];
+	int			 i, bad = 0;
+
+	for (i = 0; i < d->d_npassed; i++) {
+		if (d->d_passed[i] == -1)
+			continue;
+		len = sizeof(ss);
+		if (getsockname(d->d_passed[i], (struct sockaddr *)&ss,
+		    &len) == -1)
+			snprintf(addr, sizeof(addr), "unknown address");
+		else
+			sock_ntop((struct sockaddr *)&ss, addr, sizeof(addr));
+		log_error("the socket passed by the service manager as fd %d "
+		    "(%s) matches no 'listen' address of %s", d->d_passed[i],
+		    addr, d->d_config_path);
+		bad++;
+	}
+	return bad == 0 ? 0 : -1;
 }
 
 /* libevent's own complaints, at our levels, in our format. */
@@ -240,9 +560,39 @@ daemon_event_log(int severity, const char *msg)
 }
 
 static int
+daemon_start_timers(struct daemon *d)
+{
+	uint64_t	usec;
+	struct timeval	tv;
+
+	if (getenv("NOTIFY_SOCKET") != NULL) {
+		tv.tv_sec = DAEMON_STATUS_MS / 1000;
+		tv.tv_usec = (DAEMON_STATUS_MS % 1000) * 1000;
+		event_assign(&d->d_status_timer, d->d_base, -1, EV_PERSIST,
+		    daemon_status_tick, d);
+		if (event_add(&d->d_status_timer, &tv) == -1)
+			return -1;
+		d->d_status_on = true;
+	}
+	if ((usec = notify_watchdog_usec()) > 0) {
+		/* Ping twice per interval, as sd_watchdog_enabled(3) advises. */
+		usec /= 2;
+		tv.tv_sec = usec / 1000000;
+		tv.tv_usec = usec % 1000000;
+		event_assign(&d->d_watchdog_timer, d->d_base, -1, EV_PERSIST,
+		    daemon_watchdog_tick, d);
+		if (event_add(&d->d_watchdog_timer, &tv) == -1)
+			return -1;
+		d->d_watchdog_on = true;
+		notify_watchdog();
+	}
+	return 0;
+}
+
+static int
 daemon_run(struct daemon *d)
 {
-	int	n, status = DAEMON_EXIT_OK;
+	int	i, n, status = DAEMON_EXIT_OK;
 
 	event_set_log_callback(daemon_event_log);
 	daemon_raise_nofile();
@@ -254,23 +604,38 @@ daemon_run(struct daemon *d)
 	session_ctx_init(&d->d_sessions, d->d_base);
 	TAILQ_INIT(&d->d_listeners);
 
-	if ((n = daemon_open_listeners(d)) == -1) {
+	if ((d->d_npassed = notify_listen_fds()) > 0) {
+		if ((d->d_passed = calloc(d->d_npassed, sizeof(int))) == NULL) {
+			log_error("out of memory");
+			status = DAEMON_EXIT_STARTUP;
+			goto done;
+		}
+		for (i = 0; i < d->d_npassed; i++)
+			d->d_passed[i] = notify_listen_fds_start() + i;
+		log_info("%d socket%s passed by the service manager",
+		    d->d_npassed, d->d_npassed == 1 ? "" : "s");
+	}
+	if (daemon_apply_listeners(d, d->d_config, false) == -1 ||
+	    daemon_check_passed(d) == -1 || daemon_drop_privileges(d) == -1) {
 		status = DAEMON_EXIT_STARTUP;
 		goto done;
 	}
+	n = daemon_count_listeners(d);
 	evsignal_assign(&d->d_sigterm, d->d_base, SIGTERM, daemon_stop, d);
 	evsignal_assign(&d->d_sigint, d->d_base, SIGINT, daemon_stop, d);
-	evsignal_assign(&d->d_sighup, d->d_base, SIGHUP, daemon_hup, d);
+	evsignal_assign(&d->d_sighup, d->d_base, SIGHUP, daemon_reload, d);
 	if (evsignal_add(&d->d_sigterm, NULL) == -1 ||
 	    evsignal_add(&d->d_sigint, NULL) == -1 ||
-	    evsignal_add(&d->d_sighup, NULL) == -1) {
-		log_error("cannot install signal handlers");
+	    evsignal_add(&d->d_sighup, NULL) == -1 ||
+	    daemon_start_timers(d) == -1) {
+		log_error("cannot install signal handlers and timers");
 		status = DAEMON_EXIT_STARTUP;
 		goto done;
 	}
 	log_notice("mptcp-relayd %s started: %d listening socket%s, "
 	    "libevent %s (%s)", PACKAGE_VERSION, n, n == 1 ? "" : "s",
 	    event_get_version(), event_base_get_method(d->d_base));
+	daemon_ready(d);
 
 	if (event_base_dispatch(d->d_base) == -1) {
 		log_error("event loop failed");
@@ -280,12 +645,20 @@ daemon_run(struct daemon *d)
 	evsignal_del(&d->d_sigterm);
 	evsignal_del(&d->d_sigint);
 	evsignal_del(&d->d_sighup);
+done:
 	if (d->d_draining)
 		evtimer_del(&d->d_drain_timer);
-done:
+	if (d->d_status_on)
+		event_del(&d->d_status_timer);
+	if (d->d_watchdog_on)
+		event_del(&d->d_watchdog_timer);
 	d->d_sessions.sc_closed_cb = NULL;
 	session_close_all(&d->d_sessions, SESSION_END_SHUTDOWN);
-	daemon_close_listeners(d);
+	daemon_close_list(&d->d_listeners);
+	for (i = 0; i < d->d_npassed; i++)
+		if (d->d_passed[i] != -1)
+			close(d->d_passed[i]);
+	free(d->d_passed);
 	session_ctx_clear(&d->d_sessions);
 	event_base_free(d->d_base);
 	return status;
@@ -339,8 +712,11 @@ daemon_main(int argc, char **argv)
 		return DAEMON_EXIT_CONFIG;
 	}
 
-	if ((d.d_config = daemon_load_config(d.d_config_path, test)) == NULL)
+	if ((d.d_config = daemon_load_config(d.d_config_path, test)) == NULL) {
+		if (!test)
+			log_error("not started");
 		return DAEMON_EXIT_CONFIG;
+	}
 	if (test) {
 		printf("%s: configuration OK (%d listener%s)\n",
 		    d.d_config_path, d.d_config->cf_nlisteners,

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,6 +71,115 @@ listener_open(struct config *cf, const struct listener_config *conf,
 	ls->ls_addr = addr;
 	ls->ls_protocol = protocol;
 	return ls;
+}
+
+bool
+listener_fd_matches(int fd, const struct config_addr *addr)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 v6only = 0;
+	socklen_t		 olen = sizeof(v6only);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    len != addr->ca_len || memcmp(&ss, &addr->ca_ss, len) != 0)
+		return false;
+	if (ss.ss_family == AF_INET6 &&
+	    getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &olen) == 0 &&
+	    (v6only == 0) != addr->ca_dualstack)
+		return false;
+	return true;
+}
+
+struct listener *
+listener_adopt(struct config *cf, const struct listener_config *conf,
+    const struct config_addr *addr, int fd)
+{
+	struct listener		*ls;
+	const struct sock_opts	 opts = {
+		.so_rcvbuf = conf->lc_rcvbuf,
+		.so_sndbuf = conf->lc_sndbuf,
+		.so_nodelay = conf->lc_nodelay,
+		.so_keepalive = conf->lc_keepalive,
+	};
+	int			 proto = 0, listening = 0, flags;
+	socklen_t		 len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == -1 ||
+	    !listening) {
+		log_error("%s: the socket passed for %s (fd %d) is not "
+		    "listening", conf->lc_name, addr->ca_text, fd);
+		return NULL;
+	}
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == -1) {
+		log_error("%s: the socket passed for %s (fd %d): SO_PROTOCOL: "
+		    "%s", conf->lc_name, addr->ca_text, fd, strerror(errno));
+		return NULL;
+	}
+	if (proto != IPPROTO_MPTCP)
+		proto = IPPROTO_TCP;
+	if (proto != conf->lc_protocol) {
+		if (conf->lc_protocol == IPPROTO_MPTCP &&
+		    conf->lc_mptcp_fallback)
+			log_warnx("%s: the socket passed for %s (fd %d) is "
+			    "plain TCP; using it (mptcp_fallback = yes)",
+			    conf->lc_name, addr->ca_text, fd);
+		else {
+			log_error("%s: the socket passed for %s (fd %d) is %s "
+			    "but the listener has protocol = %s (for MPTCP, "
+			    "the socket unit needs SocketProtocol=mptcp, "
+			    "systemd 257 or later)", conf->lc_name,
+			    addr->ca_text, fd, config_protocol_name(proto),
+			    config_protocol_name(conf->lc_protocol));
+			return NULL;
+		}
+	}
+	/* systemd passes blocking sockets; the accept loop needs otherwise. */
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		log_error("%s: fd %d: fcntl: %s", conf->lc_name, fd,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
+		log_error("%s: out of memory", conf->lc_name);
+		return NULL;
+	}
+	sock_apply_opts(fd, &opts);
+	config_ref(cf);
+	ls->ls_config = cf;
+	ls->ls_conf = conf;
+	ls->ls_addr = addr;
+	ls->ls_fd = fd;
+	ls->ls_protocol = proto;
+	ls->ls_adopted = true;
+	return ls;
+}
+
+void
+listener_update(struct listener *ls, struct config *cf,
+    const struct listener_config *conf, const struct config_addr *addr)
+{
+	const struct listener_config	*old = ls->ls_conf;
+	struct config			*oldcf = ls->ls_config;
+
+	if (conf->lc_backlog != old->lc_backlog &&
+	    listen(ls->ls_fd, conf->lc_backlog) == -1)
+		log_warn("%s: %s: listen (new backlog %d)", conf->lc_name,
+		    addr->ca_text, conf->lc_backlog);
+	if (conf->lc_rcvbuf != old->lc_rcvbuf && conf->lc_rcvbuf > 0)
+		sock_apply_opts(ls->ls_fd, &(struct sock_opts){
+		    .so_rcvbuf = conf->lc_rcvbuf });
+	if (conf->lc_sndbuf != old->lc_sndbuf && conf->lc_sndbuf > 0)
+		sock_apply_opts(ls->ls_fd, &(struct sock_opts){
+		    .so_sndbuf = conf->lc_sndbuf });
+	config_ref(cf);
+	ls->ls_config = cf;
+	ls->ls_conf = conf;
+	ls->ls_addr = addr;
+	config_unref(oldcf);
 }
 
 static void

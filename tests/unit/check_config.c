@@ -43,8 +43,6 @@ static const struct unsupported_key unsupported_keys[] = {
 	{ false, "upstream_tls_sni", "example.org" },
 	{ false, "balance", "first" },
 	{ false, "max_connections", "100" },
-	{ true, "user", "nobody" },
-	{ true, "group", "nogroup" },
 	{ true, "max_connections", "100" },
 	{ true, "workers", "2" },
 	{ true, "stats_listen", "127.0.0.1:9100" },
@@ -901,6 +899,47 @@ START_TEST(test_line_numbers_after_long_comment)
 }
 END_TEST
 
+START_TEST(test_user_and_group)
+{
+	struct config_diag	 d;
+	struct config		*cf;
+
+	cf = LOAD_OK("[global]\nuser = mptcp-relay\ngroup = nogroup\n"
+	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n", &d);
+	ck_assert_str_eq(cf->cf_user, "mptcp-relay");
+	ck_assert_str_eq(cf->cf_group, "nogroup");
+	config_unref(cf);
+	config_diag_free(&d);
+
+	cf = LOAD_OK("[web]\nlisten = 127.0.0.1:8001\n"
+	    "upstream = 127.0.0.1:9001\n", &d);
+	ck_assert_str_eq(cf->cf_user, "");
+	ck_assert_str_eq(cf->cf_group, "");
+	config_unref(cf);
+	config_diag_free(&d);
+
+	LOAD_FAILS("[global]\ngroup = nogroup\n"
+	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n", &d);
+	assert_diag(&d, "t.ini:2: 'group' needs 'user' in [global]");
+	assert_diag_count(&d, 1);
+	config_diag_free(&d);
+
+	LOAD_FAILS("[global]\nuser = a b\nuser = c\n"
+	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n", &d);
+	assert_diag(&d, "t.ini:2: user: invalid value 'a b': "
+	    "not a user or group name");
+	assert_diag(&d, "t.ini:3: 'user' given twice in [global] "
+	    "(first on line 2)");
+	config_diag_free(&d);
+
+	/* Only [global] has them. */
+	LOAD_FAILS("[web]\nuser = nobody\nlisten = 127.0.0.1:8001\n"
+	    "upstream = 127.0.0.1:9001\n", &d);
+	assert_diag(&d, "t.ini:2: unknown key 'user' in [web]");
+	config_diag_free(&d);
+}
+END_TEST
+
 START_TEST(test_utf8_bom_is_skipped)
 {
 	struct config_diag	 d;
@@ -1378,6 +1417,7 @@ config_suite(void)
 	tcase_add_loop_test(tc, test_line_numbers, 0, 2);
 	tcase_add_test(tc, test_line_numbers_after_long_comment);
 	tcase_add_test(tc, test_utf8_bom_is_skipped);
+	tcase_add_test(tc, test_user_and_group);
 	tcase_add_test(tc, test_too_many_listen_lines);
 	tcase_add_test(tc, test_unreadable_file);
 	suite_add_tcase(s, tc);
