@@ -32,6 +32,7 @@
 #define CONFIG_LISTEN_MAX	16	/* listen = lines per listener */
 #define CONFIG_ADDRS_MAX	8	/* addresses kept per upstream name */
 #define CONFIG_ADDRTEXT_MAX	(PARSE_HOST_MAX + 8)
+#define CONFIG_WORKERS_MAX	64
 
 /* Defaults, as CONFIG.md states them. */
 #define CONFIG_DEFAULT_BACKLOG		511
@@ -84,8 +85,10 @@ struct config {
 	char			*cf_path;
 	enum log_level		 cf_log_level;
 	uint64_t		 cf_shutdown_timeout;	/* ms */
+	bool			 cf_splice;	/* relay with splice(2) */
 	char			 cf_user[CONFIG_NAME_MAX];	/* "" = stay */
 	char			 cf_group[CONFIG_NAME_MAX];	/* "" = user's */
+	int			 cf_workers;	/* 0 = one per CPU ("auto") */
 	struct listener_config_list cf_listeners;
 	int			 cf_nlisteners;
 	unsigned		 cf_refcnt;		/* atomic */

@@ -7,7 +7,7 @@
  * Listeners: one listening socket per configured address. A listener
  * accepts without spinning (a batch per wake-up; on EMFILE/ENFILE it
  * pauses for a moment and says so once) and hands each client socket to a
- * new session.
+ * new session, through the callback its owner registered.
  */
 #ifndef MPTCP_RELAYD_LISTENER_H
 #define MPTCP_RELAYD_LISTENER_H
@@ -19,7 +19,15 @@
 #include <event2/event_struct.h>
 
 #include "config.h"
-#include "session.h"
+
+struct listener;
+
+/*
+ * Called for each accepted client: fd (non-blocking, close-on-exec) is the
+ * callee's from then on. ls->ls_config and ls->ls_conf say what it is for.
+ */
+typedef void (*listener_accept_cb)(struct listener *ls, int fd,
+    const struct sockaddr *client, socklen_t clientlen, void *arg);
 
 struct listener {
 	TAILQ_ENTRY(listener)		 ls_entry;
@@ -28,7 +36,8 @@ struct listener {
 	const struct config_addr	*ls_addr;
 	int				 ls_fd;
 	int				 ls_protocol;	/* as opened */
-	struct session_ctx		*ls_sessions;
+	listener_accept_cb		 ls_accept_cb;
+	void				*ls_accept_arg;
 	struct event			 ls_ev;
 	struct event			 ls_pause_ev;
 	bool				 ls_started;
@@ -74,9 +83,9 @@ void		 listener_update(struct listener *ls, struct config *cf,
 		    const struct listener_config *conf,
 		    const struct config_addr *addr);
 
-/* Start accepting on base; clients become sessions of sc. 0 or -1. */
+/* Start accepting on base; clients go to cb. 0 or -1. */
 int		 listener_start(struct listener *ls, struct event_base *base,
-		    struct session_ctx *sc);
+		    listener_accept_cb cb, void *arg);
 
 /* Stop accepting, close the socket and free ls. */
 void		 listener_close(struct listener *ls);

@@ -37,6 +37,7 @@ enum key_kind {
 	KEY_PROTOCOL,		/* int, IPPROTO_* */
 	KEY_LOG_LEVEL,		/* enum log_level */
 	KEY_NAME,		/* char[CONFIG_NAME_MAX]: a user or group name */
+	KEY_WORKERS,		/* int: 1-k_max, or 0 for "auto" */
 	KEY_LISTEN,		/* struct config_addr[], repeatable */
 	KEY_UPSTREAM,		/* struct config_upstream */
 };
@@ -56,7 +57,10 @@ static const struct key_def global_keys[] = {
 	{ "log_level",		KEY_LOG_LEVEL,	CF(cf_log_level),	0, 0 },
 	{ "shutdown_timeout",	KEY_DURATION,	CF(cf_shutdown_timeout),
 	    0, DURATION_DAY },
+	{ "splice",		KEY_BOOL,	CF(cf_splice),		0, 0 },
 	{ "user",		KEY_NAME,	CF(cf_user),		0, 0 },
+	{ "workers",		KEY_WORKERS,	CF(cf_workers),
+	    1, CONFIG_WORKERS_MAX },
 	{ "group",		KEY_NAME,	CF(cf_group),		0, 0 },
 };
 
@@ -84,7 +88,7 @@ static const struct key_def listener_keys[] = {
 
 /* Keys of CONFIG.md that later versions bring: named, but refused. */
 static const char *const future_keys[] = {
-	"max_connections", "workers", "stats_listen",
+	"max_connections", "stats_listen",
 	"balance", "proxy_protocol", "accept_proxy", "allow", "deny",
 	"tls_cert", "tls_key", "upstream_tls", "upstream_tls_ca",
 	"upstream_tls_verify", "upstream_tls_sni",
@@ -207,6 +211,8 @@ config_new(void)
 		return NULL;
 	cf->cf_log_level = LOG_LVL_INFO;
 	cf->cf_shutdown_timeout = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT;
+	cf->cf_workers = 1;
+	cf->cf_splice = true;
 	TAILQ_INIT(&cf->cf_listeners);
 	cf->cf_refcnt = 1;
 	return cf;
@@ -626,6 +632,12 @@ config_set(struct config_parser *p, const struct key_def *k, void *base,
 			snprintf(dst, CONFIG_NAME_MAX, "%s", value);
 		if (strcmp(k->k_name, "group") == 0)
 			p->p_group_line = p->p_line;
+		break;
+	case KEY_WORKERS:
+		if (strcmp(value, "auto") == 0)
+			*(int *)dst = 0;
+		else if (parse_uint(value, k->k_min, k->k_max, &u, &why) == 0)
+			*(int *)dst = (int)u;
 		break;
 	case KEY_LISTEN:
 		config_set_listen(p, (struct listener_config *)base, value);

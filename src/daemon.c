@@ -28,6 +28,7 @@
 #include "notify.h"
 #include "session.h"
 #include "sock.h"
+#include "worker.h"
 
 /* The one daemon context: everything the process owns at run time. */
 struct daemon {
@@ -53,6 +54,11 @@ struct daemon {
 	char			 d_status[128];
 	struct event		 d_watchdog_timer;
 	bool			 d_watchdog_on;
+	/* workers > 1: sessions run in these threads, not in d_sessions. */
+	bool			 d_threaded;
+	int			 d_nworkers;
+	struct worker_pool	 d_workers;
+	struct event		 d_workers_done;
 };
 
 #define DAEMON_STATUS_MS	1000	/* STATUS= at most this often */
@@ -128,10 +134,32 @@ daemon_find_listener(struct listener_list *list, const struct config_addr *a,
 	return NULL;
 }
 
+/* A listener accepted a client: start its session here or in a worker. */
+static void
+daemon_accept(struct listener *ls, int fd, const struct sockaddr *client,
+    socklen_t clientlen, void *arg)
+{
+	struct daemon	*d = arg;
+
+	if (d->d_threaded)
+		worker_dispatch(&d->d_workers, ls->ls_config, ls->ls_conf, fd,
+		    client, clientlen);
+	else
+		session_start(&d->d_sessions, ls->ls_config, ls->ls_conf, fd,
+		    client, clientlen);
+}
+
+static unsigned
+daemon_sessions(const struct daemon *d)
+{
+	return d->d_threaded ? worker_pool_sessions(&d->d_workers) :
+	    d->d_sessions.sc_count;
+}
+
 static int
 daemon_start_listener(struct daemon *d, struct listener *ls)
 {
-	if (listener_start(ls, d->d_base, &d->d_sessions) == -1) {
+	if (listener_start(ls, d->d_base, daemon_accept, d) == -1) {
 		log_error("%s: cannot watch the socket of %s",
 		    ls->ls_conf->lc_name, ls->ls_addr->ca_text);
 		return -1;
@@ -282,11 +310,11 @@ fail:
 static void
 daemon_status_text(struct daemon *d, char *buf, size_t len)
 {
-	int	n = daemon_count_listeners(d);
+	int		n = daemon_count_listeners(d);
+	unsigned	sessions = daemon_sessions(d);
 
 	snprintf(buf, len, "%d listening socket%s, %u session%s", n,
-	    n == 1 ? "" : "s", d->d_sessions.sc_count,
-	    d->d_sessions.sc_count == 1 ? "" : "s");
+	    n == 1 ? "" : "s", sessions, sessions == 1 ? "" : "s");
 }
 
 /* Tell systemd the counts when they changed, at most once a period. */
@@ -361,32 +389,53 @@ daemon_stop(evutil_socket_t sig, short what, void *arg)
 	uint64_t	 ms = d->d_config->cf_shutdown_timeout;
 	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
 	char		 status[128];
+	unsigned	 n = daemon_sessions(d);
 
 	(void)what;
 	if (d->d_stopping) {
 		log_notice("%s again: closing %u sessions now", strsignal(sig),
-		    d->d_sessions.sc_count);
-		daemon_drain_timeout(-1, 0, d);
+		    n);
+		if (d->d_threaded)
+			worker_pool_stop(&d->d_workers, 0, true);
+		else
+			daemon_drain_timeout(-1, 0, d);
 		return;
 	}
 	d->d_stopping = true;
 	daemon_close_list(&d->d_listeners);
-	snprintf(status, sizeof(status), "stopping: %u sessions draining",
-	    d->d_sessions.sc_count);
+	snprintf(status, sizeof(status), "stopping: %u sessions draining", n);
 	notify_stopping(status);
-	if (d->d_sessions.sc_count == 0) {
+	if (n == 0)
 		log_notice("%s: stopping", strsignal(sig));
+	else
+		log_notice("%s: stopping; waiting up to %llu.%03llus for %u "
+		    "sessions", strsignal(sig), (unsigned long long)(ms / 1000),
+		    (unsigned long long)(ms % 1000), n);
+	if (d->d_threaded) {
+		/* The loop ends when the last worker has finished. */
+		worker_pool_stop(&d->d_workers, ms, false);
+		return;
+	}
+	if (n == 0) {
 		event_base_loopexit(d->d_base, NULL);
 		return;
 	}
-	log_notice("%s: stopping; waiting up to %llu.%03llus for %u sessions",
-	    strsignal(sig), (unsigned long long)(ms / 1000),
-	    (unsigned long long)(ms % 1000), d->d_sessions.sc_count);
 	d->d_sessions.sc_closed_cb = daemon_session_closed;
 	d->d_sessions.sc_closed_arg = d;
 	evtimer_assign(&d->d_drain_timer, d->d_base, daemon_drain_timeout, d);
 	if (evtimer_add(&d->d_drain_timer, &tv) == 0)
 		d->d_draining = true;
+}
+
+static void
+daemon_workers_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon	*d = arg;
+
+	(void)fd;
+	(void)what;
+	log_notice("all sessions ended");
+	event_base_loopexit(d->d_base, NULL);
 }
 
 /* Load the file; print every problem. -t prints them bare, for people. */
@@ -438,6 +487,9 @@ daemon_reload(evutil_socket_t sig, short what, void *arg)
 	    strcmp(cf->cf_group, d->d_config->cf_group) != 0))
 		log_warnx("user and group changes take a restart; still "
 		    "running as before");
+	if (cf->cf_workers != d->d_config->cf_workers)
+		log_warnx("a change of 'workers' takes a restart; still "
+		    "running %d", d->d_nworkers);
 	if (daemon_apply_listeners(d, cf, true) == -1) {
 		log_error("reload failed: the running configuration stays");
 		config_unref(cf);
@@ -451,7 +503,7 @@ daemon_reload(evutil_socket_t sig, short what, void *arg)
 		log_setlevel(cf->cf_log_level);
 	log_notice("reloaded %s: %d listener%s, %u sessions continue",
 	    d->d_config_path, cf->cf_nlisteners,
-	    cf->cf_nlisteners == 1 ? "" : "s", d->d_sessions.sc_count);
+	    cf->cf_nlisteners == 1 ? "" : "s", daemon_sessions(d));
 	daemon_ready(d);
 }
 
@@ -597,6 +649,16 @@ daemon_run(struct daemon *d)
 	event_set_log_callback(daemon_event_log);
 	daemon_raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
+	d->d_nworkers = d->d_config->cf_workers;
+	if (d->d_nworkers == 0 &&
+	    (d->d_nworkers = (int)sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		d->d_nworkers = 1;
+	if (d->d_nworkers > CONFIG_WORKERS_MAX)
+		d->d_nworkers = CONFIG_WORKERS_MAX;
+	if (d->d_nworkers > 1 && worker_threads_init() == -1) {
+		log_error("cannot make libevent thread-safe for workers");
+		return DAEMON_EXIT_STARTUP;
+	}
 	if ((d->d_base = event_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		return DAEMON_EXIT_STARTUP;
@@ -620,6 +682,16 @@ daemon_run(struct daemon *d)
 		status = DAEMON_EXIT_STARTUP;
 		goto done;
 	}
+	if (d->d_nworkers > 1) {
+		event_assign(&d->d_workers_done, d->d_base, -1, 0,
+		    daemon_workers_done, d);
+		if (worker_pool_start(&d->d_workers, d->d_nworkers,
+		    &d->d_workers_done) == -1) {
+			status = DAEMON_EXIT_STARTUP;
+			goto done;
+		}
+		d->d_threaded = true;
+	}
 	n = daemon_count_listeners(d);
 	evsignal_assign(&d->d_sigterm, d->d_base, SIGTERM, daemon_stop, d);
 	evsignal_assign(&d->d_sigint, d->d_base, SIGINT, daemon_stop, d);
@@ -633,7 +705,8 @@ daemon_run(struct daemon *d)
 		goto done;
 	}
 	log_notice("mptcp-relayd %s started: %d listening socket%s, "
-	    "libevent %s (%s)", PACKAGE_VERSION, n, n == 1 ? "" : "s",
+	    "%d worker%s, libevent %s (%s)", PACKAGE_VERSION, n,
+	    n == 1 ? "" : "s", d->d_nworkers, d->d_nworkers == 1 ? "" : "s",
 	    event_get_version(), event_base_get_method(d->d_base));
 	daemon_ready(d);
 
@@ -655,6 +728,11 @@ done:
 	d->d_sessions.sc_closed_cb = NULL;
 	session_close_all(&d->d_sessions, SESSION_END_SHUTDOWN);
 	daemon_close_list(&d->d_listeners);
+	if (d->d_threaded) {
+		/* Normally finished already; after a loop failure, now. */
+		worker_pool_stop(&d->d_workers, 0, true);
+		worker_pool_join(&d->d_workers);
+	}
 	for (i = 0; i < d->d_npassed; i++)
 		if (d->d_passed[i] != -1)
 			close(d->d_passed[i]);

@@ -205,10 +205,9 @@ listener_pause(struct listener *ls, int err)
 			    (LISTENER_PAUSE_MS % 1000) * 1000 };
 
 	if (!ls->ls_pause_logged) {
-		log_warnx("%s: %s: accept: %s; pausing accepts for %d ms "
-		    "(%u sessions open)", ls->ls_conf->lc_name,
-		    ls->ls_addr->ca_text, strerror(err), LISTENER_PAUSE_MS,
-		    ls->ls_sessions->sc_count);
+		log_warnx("%s: %s: accept: %s; pausing accepts for %d ms",
+		    ls->ls_conf->lc_name, ls->ls_addr->ca_text, strerror(err),
+		    LISTENER_PAUSE_MS);
 		ls->ls_pause_logged = true;
 	}
 	event_del(&ls->ls_ev);
@@ -254,16 +253,17 @@ listener_accept(evutil_socket_t fd, short what, void *arg)
 			    ls->ls_conf->lc_name, ls->ls_addr->ca_text);
 			ls->ls_pause_logged = false;
 		}
-		session_start(ls->ls_sessions, ls->ls_config, ls->ls_conf, cfd,
-		    (struct sockaddr *)&ss, len);
+		ls->ls_accept_cb(ls, cfd, (struct sockaddr *)&ss, len,
+		    ls->ls_accept_arg);
 	}
 }
 
 int
 listener_start(struct listener *ls, struct event_base *base,
-    struct session_ctx *sc)
+    listener_accept_cb cb, void *arg)
 {
-	ls->ls_sessions = sc;
+	ls->ls_accept_cb = cb;
+	ls->ls_accept_arg = arg;
 	event_assign(&ls->ls_ev, base, ls->ls_fd, EV_READ | EV_PERSIST,
 	    listener_accept, ls);
 	evtimer_assign(&ls->ls_pause_ev, base, listener_resume, ls);

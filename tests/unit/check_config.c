@@ -44,7 +44,6 @@ static const struct unsupported_key unsupported_keys[] = {
 	{ false, "balance", "first" },
 	{ false, "max_connections", "100" },
 	{ true, "max_connections", "100" },
-	{ true, "workers", "2" },
 	{ true, "stats_listen", "127.0.0.1:9100" },
 };
 
@@ -940,6 +939,48 @@ START_TEST(test_user_and_group)
 }
 END_TEST
 
+START_TEST(test_workers)
+{
+	struct config_diag	 d;
+	struct config		*cf;
+	const char		*tail = "[web]\nlisten = 127.0.0.1:8001\n"
+				    "upstream = 127.0.0.1:9001\n";
+	char			 text[256];
+
+	cf = LOAD_OK(tail, &d);
+	ck_assert_int_eq(cf->cf_workers, 1);
+	config_unref(cf);
+	config_diag_free(&d);
+
+	snprintf(text, sizeof(text), "[global]\nworkers = auto\n%s", tail);
+	cf = LOAD_OK(text, &d);
+	ck_assert_int_eq(cf->cf_workers, 0);
+	config_unref(cf);
+	config_diag_free(&d);
+
+	snprintf(text, sizeof(text), "[global]\nworkers = 4\n%s", tail);
+	cf = LOAD_OK(text, &d);
+	ck_assert_int_eq(cf->cf_workers, 4);
+	config_unref(cf);
+	config_diag_free(&d);
+
+	snprintf(text, sizeof(text), "[global]\nworkers = 0\n%s", tail);
+	LOAD_FAILS(text, &d);
+	assert_diag_prefix(&d, "t.ini:2: workers: invalid value '0': ");
+	config_diag_free(&d);
+
+	snprintf(text, sizeof(text), "[global]\nworkers = 65\n%s", tail);
+	LOAD_FAILS(text, &d);
+	assert_diag_prefix(&d, "t.ini:2: workers: invalid value '65': ");
+	config_diag_free(&d);
+
+	snprintf(text, sizeof(text), "[global]\nworkers = many\n%s", tail);
+	LOAD_FAILS(text, &d);
+	assert_diag_prefix(&d, "t.ini:2: workers: invalid value 'many': ");
+	config_diag_free(&d);
+}
+END_TEST
+
 START_TEST(test_utf8_bom_is_skipped)
 {
 	struct config_diag	 d;
@@ -1418,6 +1459,7 @@ config_suite(void)
 	tcase_add_test(tc, test_line_numbers_after_long_comment);
 	tcase_add_test(tc, test_utf8_bom_is_skipped);
 	tcase_add_test(tc, test_user_and_group);
+	tcase_add_test(tc, test_workers);
 	tcase_add_test(tc, test_too_many_listen_lines);
 	tcase_add_test(tc, test_unreadable_file);
 	suite_add_tcase(s, tc);

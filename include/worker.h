@@ -1,0 +1,70 @@
+/*
+ * Copyright (c) 2026 The mptcp-relayd authors
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+/*
+ * Workers: event-loop threads that run sessions ([global] workers = N).
+ * With one worker there is no thread at all: the daemon's own loop runs
+ * the sessions. With N > 1 the daemon's loop keeps the listeners (so
+ * reloads stay in one place), accepts, and hands each client to a worker
+ * in turn; a worker owns its sessions from start to end, so the data path
+ * takes no lock. Hand-over and commands go through a short mutex-guarded
+ * queue and event_active().
+ */
+#ifndef MPTCP_RELAYD_WORKER_H
+#define MPTCP_RELAYD_WORKER_H
+
+#include <sys/socket.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+
+struct worker;
+
+struct worker_pool {
+	struct worker	*wp_workers;
+	int		 wp_count;
+	unsigned	 wp_next;	/* round-robin cursor */
+	unsigned	 wp_running;	/* threads not yet finished */
+	/* Called in the owner's loop when every worker has finished. */
+	struct event	*wp_done_ev;
+};
+
+/*
+ * Make libevent thread-safe. Must run before the first event base is
+ * created, and only when workers will be used. 0 or -1.
+ */
+int	worker_threads_init(void);
+
+/*
+ * Start n worker threads. done is activated (in the loop it belongs to)
+ * once all of them have finished after worker_pool_stop(). 0, or -1
+ * after logging why, with no thread left running.
+ */
+int	worker_pool_start(struct worker_pool *wp, int n, struct event *done);
+
+/*
+ * Hand the accepted client fd of listener conf (config cf) to the next
+ * worker, which starts its session. The pool takes over fd and keeps a
+ * reference on cf until the session holds its own.
+ */
+void	worker_dispatch(struct worker_pool *wp, struct config *cf,
+	    const struct listener_config *conf, int fd,
+	    const struct sockaddr *client, socklen_t clientlen);
+
+/*
+ * Ask every worker to finish: its sessions run on for at most drain_ms,
+ * then are closed (end=shutdown). With now, close them at once.
+ */
+void	worker_pool_stop(struct worker_pool *wp, uint64_t drain_ms, bool now);
+
+/* Sessions open in all workers (a snapshot). */
+unsigned worker_pool_sessions(const struct worker_pool *wp);
+
+/* Wait for every thread to end and free the pool. */
+void	worker_pool_join(struct worker_pool *wp);
+
+#endif
