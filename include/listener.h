@@ -45,7 +45,8 @@ struct listener {
 	/* While a reload decides: what the listener will serve. */
 	const struct listener_config	*ls_reload_conf;
 	const struct config_addr	*ls_reload_addr;
-	bool				 ls_paused;
+	bool				 ls_paused;	/* EMFILE back-off */
+	bool				 ls_suspended;	/* by its owner */
 	bool				 ls_pause_logged;
 };
 TAILQ_HEAD(listener_list, listener);
@@ -86,6 +87,13 @@ void		 listener_update(struct listener *ls, struct config *cf,
 /* Start accepting on base; clients go to cb. 0 or -1. */
 int		 listener_start(struct listener *ls, struct event_base *base,
 		    listener_accept_cb cb, void *arg);
+
+/*
+ * Stop taking clients for now (they wait in the listen queue), and take
+ * them again; for the owner's caps. Idempotent.
+ */
+void		 listener_suspend(struct listener *ls);
+void		 listener_unsuspend(struct listener *ls);
 
 /* Stop accepting, close the socket and free ls. */
 void		 listener_close(struct listener *ls);

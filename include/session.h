@@ -5,9 +5,12 @@
 
 /*
  * Sessions: one accepted client and its upstream, relayed both ways.
- * Each direction is bounded by one buffer (SESSION_BUF_SIZE): a side is not
- * read while the bytes it sent still fill the buffer towards the other,
- * so a slow reader holds back its peer instead of growing memory. An end
+ * Each direction is bounded by one buffer (SESSION_BUF_SIZE) or, when the
+ * session relays with splice(2), one pipe filled to at most as much: a
+ * side is not read while the bytes it sent still fill the buffer or pipe
+ * towards the other, so a slow reader holds back its peer instead of
+ * growing memory. Buffers and pipes come from pools of the event loop and
+ * go back once a direction is empty, so idle sessions hold neither. An end
  * of stream on one side becomes shutdown(SHUT_WR) on the other once all
  * its bytes are through; a reset on one side resets the other. Every
  * session ends in session_close(), which logs one line.
@@ -20,8 +23,10 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "config.h"
+#include "splice.h"
 
 #define SESSION_BUF_SIZE	(64 * 1024)
 
@@ -53,13 +58,16 @@ struct session_ctx {
 	unsigned		 sc_count;
 	struct relay_buf	*sc_freebufs;	/* pool of idle buffers */
 	unsigned		 sc_nfreebufs;
+	struct splice_pool	 sc_pipes;	/* pool of idle pipes */
+	struct event		 sc_pipes_ev;	/* trims sc_pipes */
+	bool			 sc_pipes_ev_on;
 	/* Called, if set, after a session closed and left the context. */
 	void			(*sc_closed_cb)(struct session_ctx *, void *);
 	void			*sc_closed_arg;
 };
 
 void	session_ctx_init(struct session_ctx *sc, struct event_base *base);
-/* Free the buffer pool; the context must have no sessions left. */
+/* Free the buffer and pipe pools; the context must have no sessions left. */
 void	session_ctx_clear(struct session_ctx *sc);
 
 /*

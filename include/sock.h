@@ -93,4 +93,19 @@ char	*sock_ntop(const struct sockaddr *sa, char *buf, size_t len);
  */
 void	sock_abort(int fd);
 
+/* Subflow addresses sock_mptcp_subflow_addrs() reads, at most. */
+#define SOCK_SUBFLOWS_MAX	8
+
+/*
+ * The local and remote address of each subflow of the MPTCP connection fd
+ * (MPTCP_SUBFLOW_ADDRS, Linux 5.17 and later, so 6.1 too), for logging
+ * subflows as they come and go. Stores up to max pairs (and at most
+ * SOCK_SUBFLOWS_MAX) in local[] and remote[], either of which may be NULL,
+ * and returns how many subflows the connection has now, which may be
+ * more; or -1 with errno set: EOPNOTSUPP or ENOPROTOOPT for plain TCP or
+ * a connection that fell back. One system call; not for the data path.
+ */
+int	sock_mptcp_subflow_addrs(int fd, struct sockaddr_storage *local,
+	    struct sockaddr_storage *remote, int max);
+
 #endif

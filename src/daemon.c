@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "diagnose.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
@@ -59,13 +60,28 @@ struct daemon {
 	int			 d_nworkers;
 	struct worker_pool	 d_workers;
 	struct event		 d_workers_done;
+	/*
+	 * Sessions the open-files limit leaves room for: each holds two
+	 * descriptors. At the cap the listeners are suspended, so clients
+	 * wait in the listen queue instead of being accepted and dropped.
+	 */
+	unsigned		 d_maxsessions;
+	bool			 d_capped;
+	struct event		 d_cap_timer;
+	bool			 d_cap_on;
 };
+
+/* Descriptors kept back from sessions: stdio, event loops, listeners... */
+#define DAEMON_FD_RESERVE	32
+/* While capped, how often to look whether sessions have ended. */
+#define DAEMON_CAP_CHECK_MS	50
 
 #define DAEMON_STATUS_MS	1000	/* STATUS= at most this often */
 
 static const struct option daemon_longopts[] = {
 	{ "config",	required_argument,	NULL,	'c' },
 	{ "test",	no_argument,		NULL,	't' },
+	{ "diagnose",	no_argument,		NULL,	'D' },
 	{ "log-level",	required_argument,	NULL,	'l' },
 	{ "version",	no_argument,		NULL,	'V' },
 	{ "help",	no_argument,		NULL,	'h' },
@@ -76,31 +92,47 @@ static void
 daemon_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: mptcp-relayd [-c FILE] [-t] [-l LEVEL] [-V] [-h]\n"
+	    "usage: mptcp-relayd [-c FILE] [-t] [-D] [-l LEVEL] [-V] [-h]\n"
 	    "  -c, --config FILE     configuration file (default %s)\n"
 	    "  -t, --test            check the configuration and exit\n"
+	    "  -D, --diagnose        report the host's MPTCP readiness and "
+	    "exit\n"
 	    "  -l, --log-level LEVEL error, warning, notice, info or debug\n"
 	    "  -V, --version         print the version and exit\n"
 	    "  -h, --help            print this help and exit\n",
 	    CONFIG_DEFAULT_PATH);
 }
 
-/* Each session holds two descriptors: take all the kernel allows us. */
-static void
+/*
+ * Each session holds two descriptors: take all the kernel allows us, and
+ * return how many sessions fit.
+ */
+static unsigned
 daemon_raise_nofile(void)
 {
 	struct rlimit	rl;
+	rlim_t		room;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return;
+		return UINT32_MAX;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			log_warn("setrlimit RLIMIT_NOFILE");
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		log_debug("open files limit: %llu",
-		    (unsigned long long)rl.rlim_cur);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return UINT32_MAX;
+	/* A tiny limit (tests, a misconfigured unit) still gets a session. */
+	room = rl.rlim_cur > 2 * DAEMON_FD_RESERVE ?
+	    rl.rlim_cur - DAEMON_FD_RESERVE : rl.rlim_cur / 2;
+	room /= 2;
+	if (room < 1)
+		room = 1;
+	if (room > UINT32_MAX)
+		room = UINT32_MAX;
+	log_info("open files limit %llu: room for %llu sessions",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)room);
+	return (unsigned)room;
 }
 
 /* A socket the service manager passed for addr, taken from the list. */
@@ -134,6 +166,58 @@ daemon_find_listener(struct listener_list *list, const struct config_addr *a,
 	return NULL;
 }
 
+static unsigned
+daemon_sessions(const struct daemon *d)
+{
+	return d->d_threaded ? worker_pool_sessions(&d->d_workers) :
+	    d->d_sessions.sc_count;
+}
+
+static void	daemon_cap_check(evutil_socket_t, short, void *);
+
+/* At the session cap: suspend every listener until sessions end. */
+static void
+daemon_cap(struct daemon *d)
+{
+	struct listener	*ls;
+	struct timeval	 tv = { 0, DAEMON_CAP_CHECK_MS * 1000 };
+
+	if (d->d_capped)
+		return;
+	d->d_capped = true;
+	TAILQ_FOREACH(ls, &d->d_listeners, ls_entry)
+		listener_suspend(ls);
+	log_warnx("%u sessions fill the open files limit (two descriptors "
+	    "each); new clients wait in the listen queue until sessions end "
+	    "(raise LimitNOFILE= or ulimit -n)", d->d_maxsessions);
+	evtimer_assign(&d->d_cap_timer, d->d_base, daemon_cap_check, d);
+	if (evtimer_add(&d->d_cap_timer, &tv) == 0)
+		d->d_cap_on = true;
+}
+
+static void
+daemon_cap_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon	*d = arg;
+	struct listener	*ls;
+	struct timeval	 tv = { 0, DAEMON_CAP_CHECK_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	d->d_cap_on = false;
+	if (d->d_stopping)
+		return;
+	if (daemon_sessions(d) >= d->d_maxsessions) {
+		if (evtimer_add(&d->d_cap_timer, &tv) == 0)
+			d->d_cap_on = true;
+		return;
+	}
+	d->d_capped = false;
+	TAILQ_FOREACH(ls, &d->d_listeners, ls_entry)
+		listener_unsuspend(ls);
+	log_notice("accepting again: %u sessions open", daemon_sessions(d));
+}
+
 /* A listener accepted a client: start its session here or in a worker. */
 static void
 daemon_accept(struct listener *ls, int fd, const struct sockaddr *client,
@@ -147,18 +231,15 @@ daemon_accept(struct listener *ls, int fd, const struct sockaddr *client,
 	else
 		session_start(&d->d_sessions, ls->ls_config, ls->ls_conf, fd,
 		    client, clientlen);
-}
-
-static unsigned
-daemon_sessions(const struct daemon *d)
-{
-	return d->d_threaded ? worker_pool_sessions(&d->d_workers) :
-	    d->d_sessions.sc_count;
+	if (daemon_sessions(d) >= d->d_maxsessions)
+		daemon_cap(d);
 }
 
 static int
 daemon_start_listener(struct daemon *d, struct listener *ls)
 {
+	if (d->d_capped)
+		listener_suspend(ls);
 	if (listener_start(ls, d->d_base, daemon_accept, d) == -1) {
 		log_error("%s: cannot watch the socket of %s",
 		    ls->ls_conf->lc_name, ls->ls_addr->ca_text);
@@ -211,6 +292,7 @@ daemon_apply_listeners(struct daemon *d, struct config *cf, bool reload)
 	struct listener		*ls, *o;
 	const struct config_addr *a;
 	int			 i, fd, kept = 0, opened = 0, closed = 0;
+	int			 failed = 0;
 
 	TAILQ_INIT(&next);
 	TAILQ_INIT(&later);
@@ -277,16 +359,24 @@ daemon_apply_listeners(struct daemon *d, struct config *cf, bool reload)
 	while ((o = TAILQ_FIRST(&later)) != NULL) {
 		TAILQ_REMOVE(&later, o, ls_entry);
 		ls = listener_open(cf, o->ls_reload_conf, o->ls_reload_addr);
+		if (ls == NULL) {
+			/* Its old socket is closed already: say so plainly. */
+			log_error("%s: %s is not listening any more: its "
+			    "protocol changed and the new socket failed",
+			    o->ls_reload_conf->lc_name,
+			    o->ls_reload_addr->ca_text);
+			failed++;
+		}
 		free(o);
 		if (ls == NULL)
-			continue;	/* logged; the others serve */
+			continue;
 		TAILQ_INSERT_TAIL(old, ls, ls_entry);
 		if (daemon_start_listener(d, ls) == 0)
 			opened++;
 	}
 	if (reload)
-		log_notice("listening sockets: %d kept, %d opened, %d closed",
-		    kept, opened, closed);
+		log_notice("listening sockets: %d kept, %d opened, %d closed%s",
+		    kept, opened, closed, failed > 0 ? ", some failed" : "");
 	return 0;
 fail:
 	/* Undo: kept sockets go back, new ones close. */
@@ -403,7 +493,8 @@ daemon_stop(evutil_socket_t sig, short what, void *arg)
 	}
 	d->d_stopping = true;
 	daemon_close_list(&d->d_listeners);
-	snprintf(status, sizeof(status), "stopping: %u sessions draining", n);
+	snprintf(status, sizeof(status), "stopping: %u session%s draining", n,
+	    n == 1 ? "" : "s");
 	notify_stopping(status);
 	if (n == 0)
 		log_notice("%s: stopping", strsignal(sig));
@@ -647,7 +738,7 @@ daemon_run(struct daemon *d)
 	int	i, n, status = DAEMON_EXIT_OK;
 
 	event_set_log_callback(daemon_event_log);
-	daemon_raise_nofile();
+	d->d_maxsessions = daemon_raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 	d->d_nworkers = d->d_config->cf_workers;
 	if (d->d_nworkers == 0 &&
@@ -723,6 +814,8 @@ done:
 		evtimer_del(&d->d_drain_timer);
 	if (d->d_status_on)
 		event_del(&d->d_status_timer);
+	if (d->d_cap_on)
+		event_del(&d->d_cap_timer);
 	if (d->d_watchdog_on)
 		event_del(&d->d_watchdog_timer);
 	d->d_sessions.sc_closed_cb = NULL;
@@ -747,14 +840,14 @@ daemon_main(int argc, char **argv)
 {
 	struct daemon	 d;
 	enum log_level	 level = LOG_LVL_INFO;
-	bool		 test = false;
+	bool		 test = false, diagnose = false;
 	int		 ch, status;
 
 	memset(&d, 0, sizeof(d));
 	d.d_config_path = CONFIG_DEFAULT_PATH;
 	log_init(LOG_LVL_INFO);
 
-	while ((ch = getopt_long(argc, argv, "c:tl:Vh", daemon_longopts,
+	while ((ch = getopt_long(argc, argv, "c:tDl:Vh", daemon_longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -762,6 +855,9 @@ daemon_main(int argc, char **argv)
 			break;
 		case 't':
 			test = true;
+			break;
+		case 'D':
+			diagnose = true;
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &level) == -1) {
@@ -790,6 +886,21 @@ daemon_main(int argc, char **argv)
 		return DAEMON_EXIT_CONFIG;
 	}
 
+	if (diagnose) {
+		/*
+		 * The host first: a missing or broken file only loses the
+		 * check of the listen addresses, and is said so.
+		 */
+		if (access(d.d_config_path, R_OK) == 0 &&
+		    (d.d_config = daemon_load_config(d.d_config_path,
+		    true)) == NULL)
+			fprintf(stderr, "%s: not checked against the host: it "
+			    "has problems (see above)\n", d.d_config_path);
+		status = diagnose_main(d.d_config, stdout);
+		if (d.d_config != NULL)
+			config_unref(d.d_config);
+		return status;
+	}
 	if ((d.d_config = daemon_load_config(d.d_config_path, test)) == NULL) {
 		if (!test)
 			log_error("not started");

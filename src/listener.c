@@ -59,9 +59,10 @@ listener_open(struct config *cf, const struct listener_config *conf,
 	    addr->ca_len, addr->ca_dualstack, protocol, conf->lc_backlog, &opts,
 	    &step);
 	if (ls->ls_fd == -1) {
-		log_error("%s: cannot listen on %s (%s): %s: %s", conf->lc_name,
+		log_error("%s: cannot listen on %s (%s): %s: %s%s", conf->lc_name,
 		    addr->ca_text, config_protocol_name(protocol), step,
-		    strerror(errno));
+		    strerror(errno), errno == EACCES ? " (a port below 1024 "
+		    "needs root or CAP_NET_BIND_SERVICE)" : "");
 		free(ls);
 		return NULL;
 	}
@@ -190,7 +191,28 @@ listener_resume(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	ls->ls_paused = false;
-	event_add(&ls->ls_ev, NULL);
+	if (!ls->ls_suspended)
+		event_add(&ls->ls_ev, NULL);
+}
+
+void
+listener_suspend(struct listener *ls)
+{
+	if (ls->ls_suspended)
+		return;
+	ls->ls_suspended = true;
+	if (ls->ls_started && !ls->ls_paused)
+		event_del(&ls->ls_ev);
+}
+
+void
+listener_unsuspend(struct listener *ls)
+{
+	if (!ls->ls_suspended)
+		return;
+	ls->ls_suspended = false;
+	if (ls->ls_started && !ls->ls_paused)
+		event_add(&ls->ls_ev, NULL);
 }
 
 /*
@@ -255,6 +277,8 @@ listener_accept(evutil_socket_t fd, short what, void *arg)
 		}
 		ls->ls_accept_cb(ls, cfd, (struct sockaddr *)&ss, len,
 		    ls->ls_accept_arg);
+		if (ls->ls_suspended)
+			return;		/* the owner's cap is reached */
 	}
 }
 
@@ -267,7 +291,7 @@ listener_start(struct listener *ls, struct event_base *base,
 	event_assign(&ls->ls_ev, base, ls->ls_fd, EV_READ | EV_PERSIST,
 	    listener_accept, ls);
 	evtimer_assign(&ls->ls_pause_ev, base, listener_resume, ls);
-	if (event_add(&ls->ls_ev, NULL) == -1)
+	if (!ls->ls_suspended && event_add(&ls->ls_ev, NULL) == -1)
 		return -1;
 	ls->ls_started = true;
 	return 0;

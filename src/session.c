@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +27,12 @@
 #define SESSION_POOL_MAX	32
 /* How often, at most, a busy session asks the kernel about its subflows. */
 #define SESSION_SAMPLE_MS	1000
+/* How often idle pipes are trimmed: an idle loop holds none after two. */
+#define SESSION_PIPE_TRIM_MS	1000
+
+/* A direction leaving splice moves what its pipe holds into one buffer. */
+_Static_assert(SPLICE_PIPE_LIMIT <= SESSION_BUF_SIZE,
+    "a pipe must fit into a relay buffer");
 
 /*
  * Bytes read from one side and not yet written to the other. Reads go to
@@ -67,6 +74,7 @@ struct session_side {
 	struct event		 ss_rev;
 	struct event		 ss_wev;
 	struct relay_buf	*ss_buf;	/* read here, for the peer */
+	struct splice_pipe	*ss_pipe;	/* or spliced here; never both */
 	uint64_t		 ss_bytes;	/* read from this side */
 	unsigned		 ss_subflows;	/* most seen */
 	struct session_side	*ss_peer;
@@ -79,6 +87,7 @@ struct session {
 	struct config			*se_config;	/* referenced */
 	const struct listener_config	*se_conf;
 	enum session_state		 se_state;
+	bool				 se_splice;	/* relay with splice(2) */
 	struct session_side		 se_client;
 	struct session_side		 se_upstream;
 	struct session_side		*se_first_eof;
@@ -116,12 +125,40 @@ session_end_name(enum session_end reason)
 	return session_end_names[reason];
 }
 
+static void
+session_pipes_trim(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_ctx	*sc = arg;
+	struct timeval		 tv = { 0, SESSION_PIPE_TRIM_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	sc->sc_pipes_ev_on = false;
+	if (splice_pool_trim(&sc->sc_pipes) > 0 &&
+	    evtimer_add(&sc->sc_pipes_ev, &tv) == 0)
+		sc->sc_pipes_ev_on = true;
+}
+
+/* Give a pipe back; an empty pool does not run the trim timer. */
+static void
+session_pipe_put(struct session_ctx *sc, struct splice_pipe *sp)
+{
+	struct timeval	tv = { 0, SESSION_PIPE_TRIM_MS * 1000 };
+
+	splice_pipe_put(&sc->sc_pipes, sp);
+	if (!sc->sc_pipes_ev_on && sc->sc_pipes.spl_nfree > 0 &&
+	    evtimer_add(&sc->sc_pipes_ev, &tv) == 0)
+		sc->sc_pipes_ev_on = true;
+}
+
 void
 session_ctx_init(struct session_ctx *sc, struct event_base *base)
 {
 	memset(sc, 0, sizeof(*sc));
 	sc->sc_base = base;
 	TAILQ_INIT(&sc->sc_sessions);
+	splice_pool_init(&sc->sc_pipes);
+	evtimer_assign(&sc->sc_pipes_ev, base, session_pipes_trim, sc);
 }
 
 void
@@ -134,6 +171,11 @@ session_ctx_clear(struct session_ctx *sc)
 		free(rb);
 	}
 	sc->sc_nfreebufs = 0;
+	if (sc->sc_pipes_ev_on) {
+		evtimer_del(&sc->sc_pipes_ev);
+		sc->sc_pipes_ev_on = false;
+	}
+	splice_pool_clear(&sc->sc_pipes);
 }
 
 static struct relay_buf *
@@ -272,25 +314,40 @@ side_reset_reason(struct session_side *s)
 }
 
 /*
- * Move what s has read on to its peer, then settle both sides' events:
- * wait for the peer to drain when it is full, stop reading s while its
- * buffer has no room, pass an end of stream on once all bytes are
- * through. Returns 0, or -1 when the session was closed (and freed).
+ * splice(2) cannot move these descriptors' bytes (an old kernel, a seccomp
+ * filter): say so once per event loop; this session and every later one
+ * relay through buffers.
+ */
+static void
+session_splice_failed(struct session *se, int err)
+{
+	se->se_splice = false;
+	if (splice_pool_disable(&se->se_ctx->sc_pipes))
+		log_warnx("splice(2) is not available here (%s): relaying "
+		    "through buffers", strerror(err));
+}
+
+/*
+ * Send what s's buffer holds to its peer. Returns 0 when the buffer is
+ * empty (and back in the pool), 1 when bytes are left (the peer's write
+ * event is on, s's read event off if the buffer has no room), -1 when the
+ * session was closed.
  */
 static int
-session_flush(struct session_side *s)
+session_flush_buf(struct session_side *s)
 {
 	struct session_side	*peer = s->ss_peer;
-	struct session		*se = s->ss_se;
 	struct relay_buf	*rb = s->ss_buf;
 	ssize_t			 n;
 
-	if (rb != NULL && rb->rb_len > 0) {
+	if (rb == NULL)
+		return 0;
+	if (rb->rb_len > 0) {
 		n = send(peer->ss_fd, rb->rb_data + rb->rb_off, rb->rb_len,
 		    MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EINTR) {
-				session_close(se, side_reset_reason(peer));
+				session_close(s->ss_se, side_reset_reason(peer));
 				return -1;
 			}
 			n = 0;
@@ -298,19 +355,113 @@ session_flush(struct session_side *s)
 		rb->rb_off += (uint32_t)n;
 		rb->rb_len -= (uint32_t)n;
 	}
-	if (rb != NULL && rb->rb_len > 0) {
+	if (rb->rb_len > 0) {
 		side_write_on(peer);
 		if (rb->rb_off + rb->rb_len == SESSION_BUF_SIZE)
 			side_read_off(s);
-		return 0;
+		return 1;
 	}
+	relay_buf_put(s->ss_se->se_ctx, rb);
+	s->ss_buf = NULL;
+	return 0;
+}
+
+/*
+ * The pipe of s cannot be spliced out: copy its bytes into a buffer (they
+ * fit, see the assertion above) and go on with that. Returns as
+ * session_flush_buf().
+ */
+static int
+session_unsplice(struct session_side *s)
+{
+	struct session		*se = s->ss_se;
+	struct splice_pipe	*sp = s->ss_pipe;
+	struct relay_buf	*rb;
+	ssize_t			 n;
+
+	if ((rb = relay_buf_get(se->se_ctx)) == NULL) {
+		session_close(se, SESSION_END_NO_MEMORY);
+		return -1;
+	}
+	s->ss_buf = rb;
+	while (sp->sp_len > 0) {
+		n = splice_pipe_read(sp, rb->rb_data + rb->rb_len,
+		    SESSION_BUF_SIZE - rb->rb_len);
+		if (n <= 0) {
+			/* Bytes stuck in our own pipe: the stream is lost. */
+			log_warn("%s: reading back a pipe",
+			    se->se_conf->lc_name);
+			session_close(se, side_reset_reason(s));
+			return -1;
+		}
+		rb->rb_len += (uint32_t)n;
+	}
+	session_pipe_put(se->se_ctx, sp);
+	s->ss_pipe = NULL;
+	return session_flush_buf(s);
+}
+
+/*
+ * Splice what s's pipe holds to its peer. Returns as session_flush_buf().
+ * A pipe can run out of pages before it holds sp_cap bytes, and reading s
+ * then stops until some of it is through: so s is read again whenever
+ * this moved bytes.
+ */
+static int
+session_flush_pipe(struct session_side *s)
+{
+	struct session_side	*peer = s->ss_peer;
+	struct session		*se = s->ss_se;
+	struct splice_pipe	*sp = s->ss_pipe;
+	ssize_t			 n;
+
+	n = splice_pipe_drain(sp, peer->ss_fd);
+	if (n == -1) {
+		if (splice_unsupported(errno)) {
+			session_splice_failed(se, errno);
+			return session_unsplice(s);
+		}
+		if (errno != EAGAIN && errno != EINTR) {
+			session_close(se, side_reset_reason(peer));
+			return -1;
+		}
+		n = 0;
+	}
+	if (sp->sp_len > 0) {
+		side_write_on(peer);
+		if (sp->sp_len == sp->sp_cap)
+			side_read_off(s);
+		else if (n > 0 && !(s->ss_flags & SIDE_EOF))
+			side_read_on(s);
+		return 1;
+	}
+	session_pipe_put(se->se_ctx, sp);
+	s->ss_pipe = NULL;
+	return 0;
+}
+
+/*
+ * Move what s has read on to its peer, then settle both sides' events:
+ * wait for the peer to drain when it is full, stop reading s while its
+ * buffer or pipe has no room, pass an end of stream on once all bytes are
+ * through. Returns 0, or -1 when the session was closed (and freed).
+ */
+static int
+session_flush(struct session_side *s)
+{
+	struct session_side	*peer = s->ss_peer;
+	struct session		*se = s->ss_se;
+	int			 left;
+
+	if (s->ss_pipe != NULL)
+		left = session_flush_pipe(s);
+	else
+		left = session_flush_buf(s);
+	if (left != 0)
+		return left == -1 ? -1 : 0;
 
 	/* Everything s sent is through. */
 	side_write_off(peer);
-	if (rb != NULL) {
-		relay_buf_put(se->se_ctx, rb);
-		s->ss_buf = NULL;
-	}
 	if (!(s->ss_flags & SIDE_EOF)) {
 		side_read_on(s);
 		return 0;
@@ -328,30 +479,44 @@ session_flush(struct session_side *s)
 	return 0;
 }
 
+/*
+ * s is readable. A direction with nothing pending takes a pipe when the
+ * session splices (a buffer when no pipe can be had, e.g. out of
+ * descriptors) and keeps it until everything in it is through.
+ */
 static void
 session_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct session_side	*s = arg;
 	struct session		*se = s->ss_se;
+	struct splice_pool	*pool = &se->se_ctx->sc_pipes;
 	struct relay_buf	*rb;
+	struct splice_pipe	*sp;
 	ssize_t			 n;
 
 	(void)what;
-	if ((rb = s->ss_buf) == NULL) {
-		if ((rb = relay_buf_get(se->se_ctx)) == NULL) {
-			session_close(se, SESSION_END_NO_MEMORY);
+	if (s->ss_pipe == NULL && s->ss_buf == NULL && se->se_splice)
+		s->ss_pipe = splice_pipe_get(pool);
+	if ((sp = s->ss_pipe) != NULL)
+		n = splice_pipe_fill(sp, fd, SIZE_MAX);
+	else {
+		if ((rb = s->ss_buf) == NULL) {
+			if ((rb = relay_buf_get(se->se_ctx)) == NULL) {
+				session_close(se, SESSION_END_NO_MEMORY);
+				return;
+			}
+			s->ss_buf = rb;
+		}
+		if (rb->rb_off + rb->rb_len == SESSION_BUF_SIZE) {
+			side_read_off(s);	/* no room: wait for the peer */
 			return;
 		}
-		s->ss_buf = rb;
+		n = read(fd, rb->rb_data + rb->rb_off + rb->rb_len,
+		    SESSION_BUF_SIZE - rb->rb_off - rb->rb_len);
+		if (n > 0)
+			rb->rb_len += (uint32_t)n;
 	}
-	if (rb->rb_off + rb->rb_len == SESSION_BUF_SIZE) {
-		side_read_off(s);	/* no room: wait for the peer */
-		return;
-	}
-	n = read(fd, rb->rb_data + rb->rb_off + rb->rb_len,
-	    SESSION_BUF_SIZE - rb->rb_off - rb->rb_len);
 	if (n > 0) {
-		rb->rb_len += (uint32_t)n;
 		s->ss_bytes += (uint64_t)n;
 		session_touch(se);
 		(void)session_flush(s);
@@ -365,14 +530,27 @@ session_read(evutil_socket_t fd, short what, void *arg)
 		(void)session_flush(s);
 		return;
 	}
-	if (errno == EAGAIN || errno == EINTR) {
-		if (rb->rb_len == 0) {
-			relay_buf_put(se->se_ctx, rb);
-			s->ss_buf = NULL;
-		}
+	if (sp != NULL && splice_unsupported(errno))
+		session_splice_failed(se, errno);
+	else if (errno != EAGAIN && errno != EINTR) {
+		session_close(se, side_reset_reason(s));
 		return;
 	}
-	session_close(se, side_reset_reason(s));
+	/*
+	 * Nothing read. An empty pipe or buffer goes back to its pool. A
+	 * pipe with bytes in it may have no pages left: read again once the
+	 * peer took some (its write event is on while the pipe holds bytes).
+	 */
+	if (sp != NULL) {
+		if (sp->sp_len == 0) {
+			session_pipe_put(se->se_ctx, sp);
+			s->ss_pipe = NULL;
+		} else
+			side_read_off(s);
+	} else if (s->ss_buf->rb_len == 0) {
+		relay_buf_put(se->se_ctx, s->ss_buf);
+		s->ss_buf = NULL;
+	}
 }
 
 /* The peer of s can take more: write what s->ss_peer has read. */
@@ -476,6 +654,8 @@ session_start(struct session_ctx *sc, struct config *cf,
 	se->se_config = cf;
 	config_ref(cf);
 	se->se_conf = conf;
+	/* Later, bytes that user space must see (TLS) will turn this off. */
+	se->se_splice = cf->cf_splice && !sc->sc_pipes.spl_unsupported;
 	side_init(se, &se->se_client, &se->se_upstream);
 	side_init(se, &se->se_upstream, &se->se_client);
 	se->se_client.ss_fd = fd;
@@ -562,6 +742,10 @@ side_close(struct session_ctx *sc, struct session_side *s, bool abort)
 	if (s->ss_buf != NULL) {
 		relay_buf_put(sc, s->ss_buf);
 		s->ss_buf = NULL;
+	}
+	if (s->ss_pipe != NULL) {
+		session_pipe_put(sc, s->ss_pipe);
+		s->ss_pipe = NULL;
 	}
 	if (s->ss_fd != -1) {
 		if (abort)

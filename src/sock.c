@@ -299,3 +299,56 @@ sock_abort(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 	close(fd);
 }
+
+/*
+ * MPTCP_SUBFLOW_ADDRS as linux/mptcp.h declares it (that header fights
+ * with netinet/in.h): a header, then one pair of kernel sockaddr_storage
+ * per subflow. The numbers and layouts are kernel ABI.
+ */
+#define SOCK_MPTCP_SUBFLOW_ADDRS	3
+
+struct sock_subflow_data {
+	uint32_t	sd_size_subflow_data;	/* sizeof this header */
+	uint32_t	sd_num_subflows;	/* set by the kernel */
+	uint32_t	sd_size_kernel;		/* set by the kernel */
+	uint32_t	sd_size_user;		/* sizeof one element */
+} __attribute__((aligned(8)));
+
+struct sock_subflow_addrs {
+	struct sockaddr_storage	sa_local;
+	struct sockaddr_storage	sa_remote;
+};
+
+int
+sock_mptcp_subflow_addrs(int fd, struct sockaddr_storage *local,
+    struct sockaddr_storage *remote, int max)
+{
+	struct {
+		struct sock_subflow_data	h;
+		struct sock_subflow_addrs	a[SOCK_SUBFLOWS_MAX];
+	}			 q;
+	socklen_t		 len = sizeof(q);
+	unsigned		 i, got;
+
+	memset(&q, 0, sizeof(q));
+	q.h.sd_size_subflow_data = sizeof(q.h);
+	q.h.sd_size_user = sizeof(q.a[0]);
+	if (getsockopt(fd, SOL_MPTCP, SOCK_MPTCP_SUBFLOW_ADDRS, &q, &len) == -1)
+		return -1;
+	if (len < sizeof(q.h)) {
+		errno = EPROTO;
+		return -1;
+	}
+	/* The kernel fills as many whole elements as fit in len. */
+	got = (len - sizeof(q.h)) / sizeof(q.a[0]);
+	if (got > q.h.sd_num_subflows)
+		got = q.h.sd_num_subflows;
+	for (i = 0; i < got && (int)i < max; i++) {
+		if (local != NULL)
+			memcpy(&local[i], &q.a[i].sa_local, sizeof(local[i]));
+		if (remote != NULL)
+			memcpy(&remote[i], &q.a[i].sa_remote,
+			    sizeof(remote[i]));
+	}
+	return (int)q.h.sd_num_subflows;
+}
