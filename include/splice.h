@@ -39,6 +39,7 @@ struct splice_pool {
 	unsigned		 spl_nfree;
 	unsigned		 spl_lowfree;	/* least spl_nfree since a trim */
 	unsigned		 spl_nbusy;	/* handed out, not back yet */
+	uint64_t		 spl_taken;	/* handed out, ever (statistics) */
 	bool			 spl_unsupported; /* splice(2) refused */
 };
 

@@ -29,6 +29,14 @@
 #define SESSION_SAMPLE_MS	1000
 /* How often idle pipes are trimmed: an idle loop holds none after two. */
 #define SESSION_PIPE_TRIM_MS	1000
+/*
+ * Splicing a few bytes costs more than copying them (pipe pages on both
+ * ends): a direction splices once one read brought at least this much,
+ * and goes back to copying after SESSION_SPLICE_SMALL smaller spliced
+ * reads in a row, so requests and replies are copied and bulk is not.
+ */
+#define SESSION_SPLICE_MIN	(16 * 1024)
+#define SESSION_SPLICE_SMALL	4
 
 /* A direction leaving splice moves what its pipe holds into one buffer. */
 _Static_assert(SPLICE_PIPE_LIMIT <= SESSION_BUF_SIZE,
@@ -66,6 +74,7 @@ enum session_state {
 #define SIDE_WRITING	0x08	/* ss_wev added */
 #define SIDE_EVENTS	0x10	/* ss_rev and ss_wev assigned */
 #define SIDE_MPTCP	0x20	/* the kernel reported MPTCP */
+#define SIDE_STREAM	0x40	/* reads are large: splice them */
 
 /* One socket of a session; se_client and se_upstream mirror each other. */
 struct session_side {
@@ -76,6 +85,7 @@ struct session_side {
 	struct relay_buf	*ss_buf;	/* read here, for the peer */
 	struct splice_pipe	*ss_pipe;	/* or spliced here; never both */
 	uint64_t		 ss_bytes;	/* read from this side */
+	unsigned		 ss_small;	/* small spliced reads in a row */
 	unsigned		 ss_subflows;	/* most seen */
 	struct session_side	*ss_peer;
 	struct session		*ss_se;
@@ -466,23 +476,39 @@ session_flush(struct session_side *s)
 		side_read_on(s);
 		return 0;
 	}
+	if ((peer->ss_flags & SIDE_EOF) && (s->ss_flags & SIDE_SHUT)) {
+		/*
+		 * Both ways are done. The peer's receive queue is empty (its
+		 * end was read), so closing it sends the FIN a shutdown()
+		 * would: one system call less per session.
+		 */
+		session_close(se, se->se_first_eof == &se->se_client ?
+		    SESSION_END_CLIENT_CLOSE : SESSION_END_UPSTREAM_CLOSE);
+		return -1;
+	}
 	if (!(peer->ss_flags & SIDE_SHUT)) {
 		/* ENOTCONN after a reset is found by the next read. */
 		(void)shutdown(peer->ss_fd, SHUT_WR);
 		peer->ss_flags |= SIDE_SHUT;
 	}
-	if ((peer->ss_flags & SIDE_EOF) && (s->ss_flags & SIDE_SHUT)) {
-		session_close(se, se->se_first_eof == &se->se_client ?
-		    SESSION_END_CLIENT_CLOSE : SESSION_END_UPSTREAM_CLOSE);
-		return -1;
-	}
 	return 0;
+}
+
+/* Whether the next reads of s are worth splicing. */
+static void
+side_note_read(struct session_side *s, ssize_t n, bool spliced)
+{
+	if (n >= SESSION_SPLICE_MIN) {
+		s->ss_flags |= SIDE_STREAM;
+		s->ss_small = 0;
+	} else if (spliced && ++s->ss_small >= SESSION_SPLICE_SMALL)
+		s->ss_flags &= ~SIDE_STREAM;
 }
 
 /*
  * s is readable. A direction with nothing pending takes a pipe when the
- * session splices (a buffer when no pipe can be had, e.g. out of
- * descriptors) and keeps it until everything in it is through.
+ * session splices and s streams (a buffer when no pipe can be had, e.g.
+ * out of descriptors), and keeps it until everything in it is through.
  */
 static void
 session_read(evutil_socket_t fd, short what, void *arg)
@@ -495,7 +521,8 @@ session_read(evutil_socket_t fd, short what, void *arg)
 	ssize_t			 n;
 
 	(void)what;
-	if (s->ss_pipe == NULL && s->ss_buf == NULL && se->se_splice)
+	if (s->ss_pipe == NULL && s->ss_buf == NULL && se->se_splice &&
+	    (s->ss_flags & SIDE_STREAM))
 		s->ss_pipe = splice_pipe_get(pool);
 	if ((sp = s->ss_pipe) != NULL)
 		n = splice_pipe_fill(sp, fd, SIZE_MAX);
@@ -518,6 +545,7 @@ session_read(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n > 0) {
 		s->ss_bytes += (uint64_t)n;
+		side_note_read(s, n, sp != NULL);
 		session_touch(se);
 		(void)session_flush(s);
 		return;

@@ -20,6 +20,7 @@ splice_pool_init(struct splice_pool *spl)
 	spl->spl_nfree = 0;
 	spl->spl_lowfree = 0;
 	spl->spl_nbusy = 0;
+	spl->spl_taken = 0;
 	spl->spl_unsupported = false;
 }
 
@@ -60,6 +61,7 @@ splice_pipe_get(struct splice_pool *spl)
 		if (spl->spl_lowfree > spl->spl_nfree)
 			spl->spl_lowfree = spl->spl_nfree;
 		spl->spl_nbusy++;
+		spl->spl_taken++;
 		return sp;
 	}
 	if ((sp = malloc(sizeof(*sp))) == NULL)
@@ -84,6 +86,7 @@ splice_pipe_get(struct splice_pool *spl)
 		size = SPLICE_PIPE_LIMIT;
 	sp->sp_cap = (uint32_t)size;
 	spl->spl_nbusy++;
+	spl->spl_taken++;
 	return sp;
 }
 
