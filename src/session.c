@@ -74,6 +74,7 @@ enum session_state {
 #define SIDE_WRITING	0x08	/* ss_wev added */
 #define SIDE_EVENTS	0x10	/* ss_rev and ss_wev assigned */
 #define SIDE_MPTCP	0x20	/* the kernel reported MPTCP */
+#define SIDE_TCP	0x80	/* known plain TCP: never asked again */
 #define SIDE_STREAM	0x40	/* reads are large: splice them */
 
 /* One socket of a session; se_client and se_upstream mirror each other. */
@@ -87,6 +88,7 @@ struct session_side {
 	uint64_t		 ss_bytes;	/* read from this side */
 	unsigned		 ss_small;	/* small spliced reads in a row */
 	unsigned		 ss_subflows;	/* most seen */
+	unsigned		 ss_last_subflows; /* at the last sample */
 	struct session_side	*ss_peer;
 	struct session		*ss_se;
 };
@@ -106,6 +108,7 @@ struct session {
 	int				 se_error;	/* connect errno */
 	struct event			 se_timer;	/* idle_timeout */
 	bool				 se_timer_on;
+	bool				 se_eof_sampled; /* at the first EOF */
 	struct timeval			 se_start;
 	struct timeval			 se_active;	/* last traffic */
 	struct timeval			 se_sampled;	/* last MPTCP sample */
@@ -226,41 +229,65 @@ tv_ms(const struct timeval *tv)
 	return (uint64_t)tv->tv_sec * 1000 + (uint64_t)tv->tv_usec / 1000;
 }
 
-/* Ask the kernel about one side's MPTCP state; keep the most subflows. */
+/* At debug level: which subflows a side has now, with their addresses. */
+static void
+session_log_subflows(struct session_side *s, unsigned before, unsigned now)
+{
+	struct sockaddr_storage	 local[SOCK_SUBFLOWS_MAX];
+	struct sockaddr_storage	 remote[SOCK_SUBFLOWS_MAX];
+	char			 list[SOCK_SUBFLOWS_MAX * 2 * SOCK_NTOP_MAX];
+	char			 l[SOCK_NTOP_MAX], r[SOCK_NTOP_MAX];
+	size_t			 off = 0;
+	int			 i, n;
+
+	list[0] = '\0';
+	n = sock_mptcp_subflow_addrs(s->ss_fd, local, remote,
+	    SOCK_SUBFLOWS_MAX);
+	for (i = 0; i < n && i < SOCK_SUBFLOWS_MAX && off < sizeof(list); i++)
+		off += snprintf(list + off, sizeof(list) - off, " %s<->%s",
+		    sock_ntop((struct sockaddr *)&local[i], l, sizeof(l)),
+		    sock_ntop((struct sockaddr *)&remote[i], r, sizeof(r)));
+	log_debug("%s: %s side: subflows %u -> %u:%s",
+	    s->ss_se->se_conf->lc_name,
+	    s == &s->ss_se->se_client ? "client" : "upstream", before, now,
+	    list);
+}
+
+/*
+ * Ask the kernel about one side's MPTCP state (one getsockopt): keep the
+ * most subflows seen, notice a fallback to TCP. A side known to be plain
+ * TCP is never asked again.
+ */
 static void
 session_sample_side(struct session_side *s)
 {
 	struct sock_mptcp	m;
 
-	if (s->ss_fd == -1 || !(s->ss_flags & SIDE_MPTCP))
+	if (s->ss_fd == -1 || (s->ss_flags & SIDE_TCP))
 		return;
 	if (sock_mptcp_state(s->ss_fd, &m) == -1)
 		return;
 	if (!m.sm_mptcp) {
-		/* Fell back to TCP after the handshake. */
-		s->ss_flags &= ~SIDE_MPTCP;
+		/* Plain TCP from the start, or fell back since. */
+		s->ss_flags = (s->ss_flags & ~SIDE_MPTCP) | SIDE_TCP;
 		return;
 	}
-	if (m.sm_subflows > s->ss_subflows) {
-		if (s->ss_subflows != 0)
-			log_debug("%s: %s side now has %u subflows",
-			    s->ss_se->se_conf->lc_name,
-			    s == &s->ss_se->se_client ? "client" : "upstream",
+	s->ss_flags |= SIDE_MPTCP;
+	if (m.sm_subflows != s->ss_last_subflows) {
+		if (log_enabled(LOG_LVL_DEBUG))
+			session_log_subflows(s, s->ss_last_subflows,
 			    m.sm_subflows);
-		s->ss_subflows = m.sm_subflows;
+		s->ss_last_subflows = m.sm_subflows;
 	}
+	if (m.sm_subflows > s->ss_subflows)
+		s->ss_subflows = m.sm_subflows;
 }
 
-/* First look at a new connection: is it MPTCP at all? */
 static void
-session_probe_side(struct session_side *s)
+session_sample(struct session *se)
 {
-	struct sock_mptcp	m;
-
-	if (sock_mptcp_state(s->ss_fd, &m) == 0 && m.sm_mptcp) {
-		s->ss_flags |= SIDE_MPTCP;
-		s->ss_subflows = m.sm_subflows;
-	}
+	session_sample_side(&se->se_client);
+	session_sample_side(&se->se_upstream);
 }
 
 /*
@@ -275,8 +302,7 @@ session_touch(struct session *se)
 	if (tv_ms(&se->se_active) - tv_ms(&se->se_sampled) >=
 	    SESSION_SAMPLE_MS) {
 		se->se_sampled = se->se_active;
-		session_sample_side(&se->se_client);
-		session_sample_side(&se->se_upstream);
+		session_sample(se);
 	}
 }
 
@@ -552,8 +578,16 @@ session_read(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n == 0) {
 		s->ss_flags |= SIDE_EOF;
-		if (se->se_first_eof == NULL)
+		if (se->se_first_eof == NULL) {
 			se->se_first_eof = s;
+			/*
+			 * The first end of stream: every subflow a short
+			 * session got is still there (by the close, the kernel
+			 * may have dropped the extra ones already).
+			 */
+			session_sample(se);
+			se->se_eof_sampled = true;
+		}
 		side_read_off(s);
 		(void)session_flush(s);
 		return;
@@ -651,8 +685,8 @@ session_connected(int fd, int error, const struct config_addr *addr,
 		return;
 	}
 	se->se_upstream.ss_fd = fd;
-	if (se->se_conf->lc_upstream_protocol == IPPROTO_MPTCP)
-		session_probe_side(&se->se_upstream);
+	if (se->se_conf->lc_upstream_protocol != IPPROTO_MPTCP)
+		se->se_upstream.ss_flags |= SIDE_TCP;	/* nothing to ask */
 	session_set_state(se, SESSION_RELAYING);
 	side_events_assign(&se->se_client);
 	side_events_assign(&se->se_upstream);
@@ -691,14 +725,15 @@ session_start(struct session_ctx *sc, struct config *cf,
 		clientlen = sizeof(se->se_peer);
 	memcpy(&se->se_peer, client, clientlen);
 	TAILQ_INSERT_TAIL(&sc->sc_sessions, se, se_entry);
-	sc->sc_count++;
+	/* Atomic: other threads read the count (worker_pool_sessions). */
+	__atomic_add_fetch(&sc->sc_count, 1, __ATOMIC_RELAXED);
 	session_set_state(se, SESSION_CONNECTING);
 
 	event_base_gettimeofday_cached(sc->sc_base, &se->se_start);
 	se->se_active = se->se_sampled = se->se_start;
 	/* Buffer sizes come from the listening socket; these do not. */
 	sock_apply_opts(fd, &opts);
-	session_probe_side(&se->se_client);
+	/* MPTCP or not is asked later: at a sample, an end of stream, the close. */
 
 	if (conf->lc_idle_timeout > 0) {
 		evtimer_assign(&se->se_timer, sc->sc_base, session_idle, se);
@@ -723,7 +758,7 @@ session_log(struct session *se, enum session_end reason)
 	const struct listener_config	*lc = se->se_conf;
 	char				 client[SOCK_NTOP_MAX];
 	char				 upstream[CONFIG_ADDRTEXT_MAX];
-	char				 upmptcp[32] = "", error[64] = "";
+	char				 upmptcp[64] = "", error[64] = "";
 	struct timeval			 now;
 	uint64_t			 ms;
 	const char			*ename;
@@ -739,8 +774,10 @@ session_log(struct session *se, enum session_end reason)
 		snprintf(upstream, sizeof(upstream), "%s",
 		    lc->lc_upstream.cu_text);
 	if (lc->lc_upstream_protocol == IPPROTO_MPTCP)
-		snprintf(upmptcp, sizeof(upmptcp), " upstream_mptcp=%s",
-		    se->se_upstream.ss_flags & SIDE_MPTCP ? "yes" : "no");
+		snprintf(upmptcp, sizeof(upmptcp), " upstream_mptcp=%s "
+		    "upstream_subflows=%u",
+		    se->se_upstream.ss_flags & SIDE_MPTCP ? "yes" : "no",
+		    se->se_upstream.ss_subflows);
 	if (se->se_error != 0) {
 		ename = strerrorname_np(se->se_error);
 		snprintf(error, sizeof(error), " error=%s",
@@ -789,8 +826,9 @@ session_close(struct session *se, enum session_end reason)
 {
 	struct session_ctx	*sc = se->se_ctx;
 
-	session_sample_side(&se->se_client);
-	session_sample_side(&se->se_upstream);
+	/* Sampled at the first end of stream already: nothing new since. */
+	if (!se->se_eof_sampled)
+		session_sample(se);
 	session_log(se, reason);
 
 	if (se->se_state == SESSION_CONNECTING)
@@ -801,7 +839,7 @@ session_close(struct session *se, enum session_end reason)
 	side_close(sc, &se->se_upstream, reason == SESSION_END_CLIENT_RESET);
 
 	TAILQ_REMOVE(&sc->sc_sessions, se, se_entry);
-	sc->sc_count--;
+	__atomic_sub_fetch(&sc->sc_count, 1, __ATOMIC_RELAXED);
 	config_unref(se->se_config);
 	free(se);
 	if (sc->sc_closed_cb != NULL)

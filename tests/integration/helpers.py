@@ -574,7 +574,7 @@ def check_session(rec, *, name, client, upstream, mptcp, end,
     """
     keys = ["client", "upstream", "mptcp", "subflows"]
     if upstream_mptcp is not None:
-        keys.append("upstream_mptcp")
+        keys += ["upstream_mptcp", "upstream_subflows"]
     keys += ["bytes_in", "bytes_out", "duration", "end"]
     # The contract's fields in its order; more may follow end= (the line
     # carries "at least" these).
@@ -595,6 +595,9 @@ def check_session(rec, *, name, client, upstream, mptcp, end,
     if upstream_mptcp is not None:
         assert rec["upstream_mptcp"] == ("yes" if upstream_mptcp else "no"), \
             rec
+        # Subflows of the upstream leg: at least 1 over MPTCP, 0 over TCP.
+        assert re.fullmatch(r"\d+", rec["upstream_subflows"]), rec
+        assert (int(rec["upstream_subflows"]) >= 1) == upstream_mptcp, rec
     for key, want in (("bytes_in", bytes_in), ("bytes_out", bytes_out)):
         assert re.fullmatch(r"\d+", rec[key]), rec
         if want is not None:
