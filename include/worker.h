@@ -34,6 +34,16 @@ struct worker_pool {
 };
 
 /*
+ * A new event base for a loop that runs sessions (the daemon's own or a
+ * worker's), or NULL. With epoll, changes to a descriptor's events made
+ * within one loop turn reach the kernel as one epoll_ctl call: a session
+ * switches its events often (connect done -> read, buffer full ->
+ * write), and this saves system calls on every connection. Safe here:
+ * the daemon never dup()s a socket it watches.
+ */
+struct event_base *worker_base_new(void);
+
+/*
  * Make libevent thread-safe. Must run before the first event base is
  * created, and only when workers will be used. 0 or -1.
  */

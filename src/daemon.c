@@ -750,7 +750,7 @@ daemon_run(struct daemon *d)
 		log_error("cannot make libevent thread-safe for workers");
 		return DAEMON_EXIT_STARTUP;
 	}
-	if ((d->d_base = event_base_new()) == NULL) {
+	if ((d->d_base = worker_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		return DAEMON_EXIT_STARTUP;
 	}

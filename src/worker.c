@@ -55,6 +55,20 @@ struct worker {
 	bool			 w_draining;
 };
 
+struct event_base *
+worker_base_new(void)
+{
+	struct event_config	*ec;
+	struct event_base	*base;
+
+	if ((ec = event_config_new()) == NULL)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
+}
+
 int
 worker_threads_init(void)
 {
@@ -196,7 +210,7 @@ worker_pool_start(struct worker_pool *wp, int n, struct event *done)
 		w->w_pool = wp;
 		w->w_index = i;
 		pthread_mutex_init(&w->w_lock, NULL);
-		if ((w->w_base = event_base_new()) == NULL) {
+		if ((w->w_base = worker_base_new()) == NULL) {
 			log_error("worker %d: cannot create an event loop", i);
 			goto fail;
 		}
