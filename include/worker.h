@@ -7,9 +7,9 @@
  * Workers: event-loop threads that run sessions ([global] workers = N).
  * With one worker there is no thread at all: the daemon's own loop runs
  * the sessions. With N > 1 the daemon's loop keeps the listeners (so
- * reloads stay in one place), accepts, and hands each client to a worker
- * in turn; a worker owns its sessions from start to end, so the data path
- * takes no lock. Hand-over and commands go through a short mutex-guarded
+ * reloads stay in one place), accepts, runs one share of the sessions
+ * itself and hands the others in turn to N - 1 worker threads; a worker
+ * owns its sessions from start to end, so the data path takes no lock. Hand-over and commands go through a short mutex-guarded
  * queue and event_active().
  */
 #ifndef MPTCP_RELAYD_WORKER_H

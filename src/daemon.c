@@ -55,9 +55,14 @@ struct daemon {
 	char			 d_status[128];
 	struct event		 d_watchdog_timer;
 	bool			 d_watchdog_on;
-	/* workers > 1: sessions run in these threads, not in d_sessions. */
+	/*
+	 * workers > 1: the daemon's loop runs sessions too (worker 0) and
+	 * hands every other client to the d_nworkers - 1 threads.
+	 */
 	bool			 d_threaded;
 	int			 d_nworkers;
+	unsigned		 d_next;	/* round-robin, 0 = this loop */
+	bool			 d_workers_finished;
 	struct worker_pool	 d_workers;
 	struct event		 d_workers_done;
 	/*
@@ -169,8 +174,8 @@ daemon_find_listener(struct listener_list *list, const struct config_addr *a,
 static unsigned
 daemon_sessions(const struct daemon *d)
 {
-	return d->d_threaded ? worker_pool_sessions(&d->d_workers) :
-	    d->d_sessions.sc_count;
+	return d->d_sessions.sc_count +
+	    (d->d_threaded ? worker_pool_sessions(&d->d_workers) : 0);
 }
 
 static void	daemon_cap_check(evutil_socket_t, short, void *);
@@ -225,7 +230,7 @@ daemon_accept(struct listener *ls, int fd, const struct sockaddr *client,
 {
 	struct daemon	*d = arg;
 
-	if (d->d_threaded)
+	if (d->d_threaded && d->d_next++ % (unsigned)d->d_nworkers != 0)
 		worker_dispatch(&d->d_workers, ls->ls_config, ls->ls_conf, fd,
 		    client, clientlen);
 	else
@@ -439,15 +444,22 @@ daemon_ready(struct daemon *d)
 	notify_ready(d->d_status);
 }
 
+/* Stopping: the loop ends once its own sessions and every worker are done. */
+static void
+daemon_maybe_exit(struct daemon *d)
+{
+	if (!d->d_stopping || d->d_sessions.sc_count > 0 ||
+	    (d->d_threaded && !d->d_workers_finished))
+		return;
+	log_notice("all sessions ended");
+	event_base_loopexit(d->d_base, NULL);
+}
+
 static void
 daemon_session_closed(struct session_ctx *sc, void *arg)
 {
-	struct daemon	*d = arg;
-
-	if (d->d_stopping && sc->sc_count == 0) {
-		log_notice("all sessions ended");
-		event_base_loopexit(d->d_base, NULL);
-	}
+	(void)sc;
+	daemon_maybe_exit(arg);
 }
 
 static void
@@ -461,11 +473,11 @@ daemon_drain_timeout(evutil_socket_t fd, short what, void *arg)
 		evtimer_del(&d->d_drain_timer);
 		d->d_draining = false;
 	}
-	log_notice("shutdown_timeout reached: closing %u sessions",
-	    d->d_sessions.sc_count);
+	if (d->d_sessions.sc_count > 0)
+		log_notice("closing %u sessions", d->d_sessions.sc_count);
 	d->d_sessions.sc_closed_cb = NULL;
 	session_close_all(&d->d_sessions, SESSION_END_SHUTDOWN);
-	event_base_loopexit(d->d_base, NULL);
+	daemon_maybe_exit(d);
 }
 
 /*
@@ -487,8 +499,7 @@ daemon_stop(evutil_socket_t sig, short what, void *arg)
 		    n);
 		if (d->d_threaded)
 			worker_pool_stop(&d->d_workers, 0, true);
-		else
-			daemon_drain_timeout(-1, 0, d);
+		daemon_drain_timeout(-1, 0, d);
 		return;
 	}
 	d->d_stopping = true;
@@ -502,20 +513,18 @@ daemon_stop(evutil_socket_t sig, short what, void *arg)
 		log_notice("%s: stopping; waiting up to %llu.%03llus for %u "
 		    "sessions", strsignal(sig), (unsigned long long)(ms / 1000),
 		    (unsigned long long)(ms % 1000), n);
-	if (d->d_threaded) {
-		/* The loop ends when the last worker has finished. */
+	/* Each worker drains its own sessions; this loop drains its own. */
+	if (d->d_threaded)
 		worker_pool_stop(&d->d_workers, ms, false);
-		return;
+	if (d->d_sessions.sc_count > 0) {
+		d->d_sessions.sc_closed_cb = daemon_session_closed;
+		d->d_sessions.sc_closed_arg = d;
+		evtimer_assign(&d->d_drain_timer, d->d_base,
+		    daemon_drain_timeout, d);
+		if (evtimer_add(&d->d_drain_timer, &tv) == 0)
+			d->d_draining = true;
 	}
-	if (n == 0) {
-		event_base_loopexit(d->d_base, NULL);
-		return;
-	}
-	d->d_sessions.sc_closed_cb = daemon_session_closed;
-	d->d_sessions.sc_closed_arg = d;
-	evtimer_assign(&d->d_drain_timer, d->d_base, daemon_drain_timeout, d);
-	if (evtimer_add(&d->d_drain_timer, &tv) == 0)
-		d->d_draining = true;
+	daemon_maybe_exit(d);
 }
 
 static void
@@ -525,8 +534,8 @@ daemon_workers_done(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_notice("all sessions ended");
-	event_base_loopexit(d->d_base, NULL);
+	d->d_workers_finished = true;
+	daemon_maybe_exit(d);
 }
 
 /* Load the file; print every problem. -t prints them bare, for people. */
@@ -776,7 +785,7 @@ daemon_run(struct daemon *d)
 	if (d->d_nworkers > 1) {
 		event_assign(&d->d_workers_done, d->d_base, -1, 0,
 		    daemon_workers_done, d);
-		if (worker_pool_start(&d->d_workers, d->d_nworkers,
+		if (worker_pool_start(&d->d_workers, d->d_nworkers - 1,
 		    &d->d_workers_done) == -1) {
 			status = DAEMON_EXIT_STARTUP;
 			goto done;
