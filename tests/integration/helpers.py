@@ -485,19 +485,29 @@ class Daemon:
             lines = list(self.lines)
         return [f for f in map(parse_session_line, lines) if f]
 
-    def sessions_of(self, client_port):
-        return [s for s in self.sessions()
-                if split_addr(s["client"])[1] == client_port]
+    def mark(self):
+        """A position in the log, for sessions_of(..., since=mark)."""
+        with self._cv:
+            return len(self.lines)
 
-    def wait_session(self, client_port, timeout=10):
+    def sessions_of(self, client_port, since=0):
+        """Session lines of a client port, logged after the mark since: the
+        kernel may give a later client the same port (towards another
+        listener, or once the first connection is fully gone)."""
+        with self._cv:
+            lines = list(self.lines[since:])
+        return [s for s in map(parse_session_line, lines) if s
+                and split_addr(s["client"])[1] == client_port]
+
+    def wait_session(self, client_port, timeout=10, since=0):
         """The one session line of the client whose local port is given."""
         try:
-            wait_until(lambda: self.sessions_of(client_port), timeout,
+            wait_until(lambda: self.sessions_of(client_port, since), timeout,
                        what=f"session line of client port {client_port}")
         except Failure as e:
             raise Failure(f"{e}; log:\n{self.text()}") from None
         time.sleep(0.05)  # a duplicate line would come right after
-        found = self.sessions_of(client_port)
+        found = self.sessions_of(client_port, since)
         if len(found) != 1:
             raise Failure(f"{len(found)} session lines for client port "
                             f"{client_port}:\n" + self.text())
