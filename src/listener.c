@@ -23,20 +23,49 @@
 /* How long accepting pauses when the process is out of descriptors. */
 #define LISTENER_PAUSE_MS	1000
 
-struct listener *
-listener_open(struct config *cf, const struct listener_config *conf,
-    const struct config_addr *addr)
+/* Options of the listening socket, which accepted sockets inherit. */
+static struct sock_opts
+listener_opts(const struct listener_config *conf)
 {
-	struct listener		*ls;
-	const struct sock_opts	 opts = {
+	struct sock_opts	opts = {
 		.so_rcvbuf = conf->lc_rcvbuf,
 		.so_sndbuf = conf->lc_sndbuf,
 		.so_nodelay = conf->lc_nodelay,
 		.so_keepalive = conf->lc_keepalive,
 	};
+
+	return opts;
+}
+
+/* A listener around listening socket fd; references cf. NULL: no memory. */
+static struct listener *
+listener_new(struct config *cf, const struct listener_config *conf,
+    const struct config_addr *addr, int fd, int protocol)
+{
+	struct listener	*ls;
+
+	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
+		log_error("%s: out of memory", conf->lc_name);
+		return NULL;
+	}
+	config_ref(cf);
+	ls->ls_config = cf;
+	ls->ls_conf = conf;
+	ls->ls_addr = addr;
+	ls->ls_fd = fd;
+	ls->ls_protocol = protocol;
+	return ls;
+}
+
+struct listener *
+listener_open(struct config *cf, const struct listener_config *conf,
+    const struct config_addr *addr)
+{
+	struct listener		*ls;
+	const struct sock_opts	 opts = listener_opts(conf);
 	const char		*step;
 	char			 why[200];
-	int			 protocol = conf->lc_protocol;
+	int			 fd, protocol = conf->lc_protocol;
 
 	if (protocol == IPPROTO_MPTCP &&
 	    sock_mptcp_available(addr->ca_ss.ss_family, why, sizeof(why)) == -1) {
@@ -51,26 +80,17 @@ listener_open(struct config *cf, const struct listener_config *conf,
 		    why);
 		protocol = IPPROTO_TCP;
 	}
-	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
-		log_error("%s: out of memory", conf->lc_name);
-		return NULL;
-	}
-	ls->ls_fd = sock_listen((const struct sockaddr *)&addr->ca_ss,
-	    addr->ca_len, addr->ca_dualstack, protocol, conf->lc_backlog, &opts,
-	    &step);
-	if (ls->ls_fd == -1) {
+	fd = sock_listen((const struct sockaddr *)&addr->ca_ss, addr->ca_len,
+	    addr->ca_dualstack, protocol, conf->lc_backlog, &opts, &step);
+	if (fd == -1) {
 		log_error("%s: cannot listen on %s (%s): %s: %s%s", conf->lc_name,
 		    addr->ca_text, config_protocol_name(protocol), step,
 		    strerror(errno), errno == EACCES ? " (a port below 1024 "
 		    "needs root or CAP_NET_BIND_SERVICE)" : "");
-		free(ls);
 		return NULL;
 	}
-	config_ref(cf);
-	ls->ls_config = cf;
-	ls->ls_conf = conf;
-	ls->ls_addr = addr;
-	ls->ls_protocol = protocol;
+	if ((ls = listener_new(cf, conf, addr, fd, protocol)) == NULL)
+		close(fd);
 	return ls;
 }
 
@@ -97,12 +117,7 @@ listener_adopt(struct config *cf, const struct listener_config *conf,
     const struct config_addr *addr, int fd)
 {
 	struct listener		*ls;
-	const struct sock_opts	 opts = {
-		.so_rcvbuf = conf->lc_rcvbuf,
-		.so_sndbuf = conf->lc_sndbuf,
-		.so_nodelay = conf->lc_nodelay,
-		.so_keepalive = conf->lc_keepalive,
-	};
+	const struct sock_opts	 opts = listener_opts(conf);
 	int			 proto = 0, listening = 0, flags;
 	socklen_t		 len = sizeof(int);
 
@@ -144,18 +159,9 @@ listener_adopt(struct config *cf, const struct listener_config *conf,
 		    strerror(errno));
 		return NULL;
 	}
-	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
-		log_error("%s: out of memory", conf->lc_name);
-		return NULL;
-	}
 	sock_apply_opts(fd, &opts);
-	config_ref(cf);
-	ls->ls_config = cf;
-	ls->ls_conf = conf;
-	ls->ls_addr = addr;
-	ls->ls_fd = fd;
-	ls->ls_protocol = proto;
-	ls->ls_adopted = true;
+	if ((ls = listener_new(cf, conf, addr, fd, proto)) != NULL)
+		ls->ls_adopted = true;
 	return ls;
 }
 
