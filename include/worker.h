@@ -9,8 +9,14 @@
  * the sessions. With N > 1 the daemon's loop keeps the listeners (so
  * reloads stay in one place), accepts, runs one share of the sessions
  * itself and hands the others in turn to N - 1 worker threads; a worker
- * owns its sessions from start to end, so the data path takes no lock. Hand-over and commands go through a short mutex-guarded
- * queue and event_active().
+ * owns its sessions from start to end, so the data path takes no lock.
+ * Hand-over and commands go through a short mutex-guarded queue and
+ * event_active().
+ *
+ * Why not a listening socket per thread with SO_REUSEPORT? MPTCP
+ * listeners accept the option, but then a hash of the addresses picks
+ * the thread, the connections still queued on a socket that a reload
+ * closes are reset, and socket activation passes a single socket.
  */
 #ifndef MPTCP_RELAYD_WORKER_H
 #define MPTCP_RELAYD_WORKER_H
