@@ -11,7 +11,12 @@
 #ifndef MPTCP_RELAYD_NOTIFY_H
 #define MPTCP_RELAYD_NOTIFY_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
 
 /* "READY=1" with a status line: start-up or a reload is complete. */
 void	notify_ready(const char *status);
@@ -41,5 +46,33 @@ void	notify_watchdog(void);
  */
 int	notify_listen_fds(void);
 int	notify_listen_fds_start(void);
+
+/* Writes the daemon's one-line status ("2 listening sockets, 5 sessions"). */
+typedef void (*notify_status_fn)(char *buf, size_t len, void *arg);
+
+/* The periodic duties towards the service manager, in one event loop. */
+struct notify_timers {
+	struct event		 nt_status_ev;
+	struct event		 nt_watchdog_ev;
+	bool			 nt_status_on;
+	bool			 nt_watchdog_on;
+	notify_status_fn	 nt_status_fn;
+	void			*nt_arg;
+	char			 nt_status[128];	/* as last sent */
+};
+
+/*
+ * Under systemd, in base: send STATUS= from status() whenever it changed
+ * (looked at once a second), and ping the watchdog twice per interval
+ * (WatchdogSec=). Nothing runs otherwise. 0, or -1 when a timer cannot be
+ * added.
+ */
+int	notify_timers_start(struct notify_timers *nt, struct event_base *base,
+	    notify_status_fn status, void *arg);
+
+/* READY=1 with the current status: start-up or a reload is complete. */
+void	notify_timers_ready(struct notify_timers *nt);
+
+void	notify_timers_stop(struct notify_timers *nt);
 
 #endif

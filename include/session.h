@@ -5,15 +5,36 @@
 
 /*
  * Sessions: one accepted client and its upstream, relayed both ways.
- * Each direction is bounded by one buffer (SESSION_BUF_SIZE) or, when the
- * session relays with splice(2), one pipe filled to at most as much: a
- * side is not read while the bytes it sent still fill the buffer or pipe
- * towards the other, so a slow reader holds back its peer instead of
- * growing memory. Buffers and pipes come from pools of the event loop and
- * go back once a direction is empty, so idle sessions hold neither. An end
- * of stream on one side becomes shutdown(SHUT_WR) on the other once all
- * its bytes are through; a reset on one side resets the other. Every
- * session ends in session_close(), which logs one line.
+ *
+ * Read this first. A session has two sides, se_client and se_upstream,
+ * that mirror each other (relayd's se_in and se_out). Each side owns the
+ * direction of bytes that starts at it: what it reads waits in one buffer
+ * (SESSION_BUF_SIZE) or one pipe, filled to at most as much, until its
+ * peer has taken it, and the side is not read while that is full: a slow
+ * reader holds its peer back instead of growing memory. Buffers and pipes
+ * come from pools of the event loop and go back once a direction is empty,
+ * so an idle session holds neither.
+ *
+ * Stages. A session moves through the stages of enum session_stage, in
+ * this order, and only session_set_stage() (in session.c) changes the
+ * stage: it refuses any other move as a broken invariant and logs each
+ * change at debug level. The stages that later features add (reading a
+ * PROXY header, TLS handshakes) slot in between accepted and relaying.
+ *
+ * The I/O layer. A side never calls read(2) or send(2) itself: it goes
+ * through its struct io (io.h), a table of read, write, shutdown and close
+ * plus what the layer waits for next. The raw socket is one layer; TLS is
+ * another. Only when both sides are raw may bytes skip the layer and move
+ * with splice(2). A layer may hold bytes that its descriptor no longer
+ * signals (decrypted TLS records): the session reads those without
+ * waiting for an event.
+ *
+ * Ends. An end of stream on one side becomes a shutdown of the other once
+ * all of its bytes are through (a half-close); a reset on one side resets
+ * the other. Every session ends in session_close(), which writes its one
+ * log line. A side that is still owed bytes when the relay itself ends the
+ * session (a timeout, a stop, no memory, no upstream) gets a reset, never
+ * the FIN of a clean end: a cut stream must not look complete.
  */
 #ifndef MPTCP_RELAYD_SESSION_H
 #define MPTCP_RELAYD_SESSION_H
@@ -25,10 +46,39 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "budget.h"
 #include "config.h"
+#include "io.h"
+#include "pool.h"
+#include "relay.h"
 #include "splice.h"
 
 #define SESSION_BUF_SIZE	(64 * 1024)
+
+/* The life of a session; see session_set_stage() for the moves allowed. */
+enum session_stage {
+	/*
+	 * The client socket belongs to the session; nothing has started. A
+	 * session leaves this stage within session_start().
+	 */
+	SESSION_ACCEPTED,
+	/*
+	 * The upstream connect (and its retries over the addresses) is under
+	 * way, bounded by connect_timeout per address. The client is not read
+	 * yet: what it sends waits in its socket.
+	 */
+	SESSION_CONNECTING,
+	/* Both sides open, bytes flowing both ways. */
+	SESSION_RELAYING,
+	/*
+	 * One direction has ended (its end of stream was passed on: a
+	 * half-close); the other still flows.
+	 */
+	SESSION_DRAINING,
+	/* session_close() ran; the session is freed at once. */
+	SESSION_CLOSED,
+	SESSION_STAGE__MAX
+};
 
 /* Why a session ended: the "end=" field of its log line. */
 enum session_end {
@@ -45,52 +95,88 @@ enum session_end {
 };
 
 struct session;
-struct relay_buf;
 TAILQ_HEAD(session_list, session);
 
+struct session_ctx;
+typedef void (*session_ctx_cb)(struct session_ctx *, void *);
+
 /*
- * The sessions of one event loop. Owned by the daemon; sessions register
- * in it and leave it when they close.
+ * The sessions of one event loop, and what they share there: the pools
+ * of buffers and pipes and the process's descriptor budget. Owned by the
+ * loop's owner (the daemon or a worker); only that loop's thread touches
+ * it, but for sc_count, which others may read (atomic).
  */
 struct session_ctx {
 	struct event_base	*sc_base;
+	int			 sc_loop;	/* index of the loop's counters */
+	struct budget		*sc_budget;
 	struct session_list	 sc_sessions;
-	unsigned		 sc_count;
-	struct relay_buf	*sc_freebufs;	/* pool of idle buffers */
-	unsigned		 sc_nfreebufs;
-	struct splice_pool	 sc_pipes;	/* pool of idle pipes */
-	struct event		 sc_pipes_ev;	/* trims sc_pipes */
-	bool			 sc_pipes_ev_on;
-	/* Called, if set, after a session closed and left the context. */
-	void			(*sc_closed_cb)(struct session_ctx *, void *);
-	void			*sc_closed_arg;
+	unsigned		 sc_count;	/* atomic */
+	uint64_t		 sc_serial;	/* for session ids */
+	struct pool		 sc_bufs;	/* idle relay buffers */
+	struct splice_pool	 sc_pipes;	/* idle pipes */
+	struct event		 sc_trim_ev;	/* trims both pools */
+	bool			 sc_trim_on;
+	/* A stop in progress (session_ctx_drain). */
+	struct event		 sc_drain_ev;
+	bool			 sc_drain_on;
+	session_ctx_cb		 sc_drained_cb;
+	void			*sc_drained_arg;
+	/*
+	 * How an accepted client socket becomes its side's I/O layer:
+	 * io_raw_init() unless set. Tests set it to a layer of their own.
+	 */
+	void			(*sc_client_io)(struct io *, int);
 };
 
-void	session_ctx_init(struct session_ctx *sc, struct event_base *base);
-/* Free the buffer and pipe pools; the context must have no sessions left. */
+/*
+ * Set up the context of the event loop base: loop is its index among the
+ * loops (the slot of its counters in each relay), budget the process's
+ * descriptor budget (NULL in tests: no limit).
+ */
+void	session_ctx_init(struct session_ctx *sc, struct event_base *base,
+	    int loop, struct budget *budget);
+
+/* Free the pools; the context must have no sessions left. */
 void	session_ctx_clear(struct session_ctx *sc);
 
 /*
- * Take over the accepted client socket fd (non-blocking) of the listener
- * conf in config cf and start connecting to the upstream. The session
- * takes its own reference on cf. On failure fd is closed and -1 returned
- * after logging why; the caller owns nothing either way.
+ * Take over the accepted client socket fd (non-blocking) of section rl,
+ * whose configuration is conf in cf, and start connecting to the upstream.
+ * The caller counted the client in (budget_session_take() on sc_budget and
+ * relay_session_in() on rl); the session counts it out when it ends, and
+ * takes references of its own on rl and cf. On failure fd is closed, the
+ * counts are given back and -1 returned after logging why; the caller
+ * owns nothing either way.
  */
-int	session_start(struct session_ctx *sc, struct config *cf,
-	    const struct listener_config *conf, int fd,
+int	session_start(struct session_ctx *sc, struct relay *rl,
+	    struct config *cf, const struct listener_config *conf, int fd,
 	    const struct sockaddr *client, socklen_t clientlen);
 
 /*
- * End a session: free both sides, its timers and buffers, drop its config
- * reference and write its log line with the reason. A reset reason passes
- * the reset on to the other side.
+ * End a session: free both sides, its timers and buffers, write its log
+ * line with the reason, count it in its relay's counters and out of the
+ * budget, and drop its references.
  */
 void	session_close(struct session *se, enum session_end reason);
 
 /* Close every session of the context with the reason. */
 void	session_close_all(struct session_ctx *sc, enum session_end reason);
 
-/* The "end=" word of a reason. */
+/*
+ * Stop the context: its sessions run on for at most ms milliseconds and
+ * are then closed (end=shutdown); with ms 0 they are closed at once. done
+ * runs once, from the loop, when no session is left (at once if none is).
+ * Calling it again closes what is left at once.
+ */
+void	session_ctx_drain(struct session_ctx *sc, uint64_t ms,
+	    session_ctx_cb done, void *arg);
+
+/* The "end=" word of a reason, and the name of a stage. */
 const char *session_end_name(enum session_end reason);
+const char *session_stage_name(enum session_stage stage);
+
+/* Whether a session may move from one stage to the other. Pure. */
+bool	session_stage_allowed(enum session_stage from, enum session_stage to);
 
 #endif

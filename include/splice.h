@@ -21,13 +21,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
+#include "pool.h"
+
 /* The most a pipe is filled with: the size of a relay buffer. */
 #define SPLICE_PIPE_LIMIT	(64 * 1024)
 /* Empty pipes kept per pool (two descriptors each). */
 #define SPLICE_POOL_MAX		32
 
 struct splice_pipe {
-	struct splice_pipe	*sp_next;	/* in the pool */
+	struct pool_link	 sp_link;	/* in the pool */
 	int			 sp_rfd;	/* read end */
 	int			 sp_wfd;	/* write end */
 	uint32_t		 sp_len;	/* bytes in the pipe */
@@ -35,16 +38,18 @@ struct splice_pipe {
 };
 
 struct splice_pool {
-	struct splice_pipe	*spl_free;	/* empty pipes */
-	unsigned		 spl_nfree;
-	unsigned		 spl_lowfree;	/* least spl_nfree since a trim */
+	struct pool		 spl_pool;	/* empty pipes */
+	struct budget		*spl_budget;	/* descriptors; NULL: no limit */
 	unsigned		 spl_nbusy;	/* handed out, not back yet */
 	uint64_t		 spl_taken;	/* handed out, ever (statistics) */
 	bool			 spl_unsupported; /* splice(2) refused */
 };
 
-/* An empty pool. */
-void	splice_pool_init(struct splice_pool *spl);
+/*
+ * An empty pool. Every pipe it makes counts against budget (may be NULL)
+ * until it is closed, pooled or not.
+ */
+void	splice_pool_init(struct splice_pool *spl, struct budget *budget);
 
 /*
  * Close the pool's pipes. Pipes still handed out stay with their holders,
@@ -54,9 +59,9 @@ void	splice_pool_clear(struct splice_pool *spl);
 
 /*
  * An empty pipe, from the pool or new (non-blocking, close-on-exec).
- * Returns NULL with errno set (EMFILE, ENFILE, ENOMEM...) when none can be
- * made, or ENOSYS once the pool was marked unsupported; the caller then
- * relays through a buffer instead.
+ * Returns NULL with errno set (EMFILE when the budget's share of pipes is
+ * used up, ENFILE, ENOMEM...) when none can be made, or ENOSYS once the
+ * pool was marked unsupported; the caller then relays through a buffer.
  */
 struct splice_pipe *splice_pipe_get(struct splice_pool *spl);
 

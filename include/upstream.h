@@ -4,54 +4,70 @@
  */
 
 /*
- * Upstream connection: pick the listener's upstream address, open a
- * TCP or MPTCP socket to it without blocking, bound by connect_timeout;
- * on failure try the next address the upstream name resolved to. The
- * owner learns the outcome through one call of its callback.
+ * Upstream connection: open a TCP or MPTCP socket to the first address of
+ * the section's upstream set without blocking, bound by connect_timeout;
+ * on failure try the next address. Each attempt's outcome is counted in
+ * the address's state. Running out of descriptors is back-pressure, not a
+ * failure: the budget is told to stop admitting clients and the same
+ * address is tried again shortly, within its connect_timeout. The owner
+ * learns the outcome through one call of its callback.
  */
 #ifndef MPTCP_RELAYD_UPSTREAM_H
 #define MPTCP_RELAYD_UPSTREAM_H
 
+#include <stdint.h>
+
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "budget.h"
 #include "config.h"
+#include "relay.h"
 
 /*
  * Called once per upstream_connect(): with a connected fd (>= 0, owned by
  * the callee from then on) and error 0, or with fd -1 and the errno of the
- * last failure (ETIMEDOUT when connect_timeout ran out). addr is the
- * upstream address tried last, for logging.
+ * last failure (ETIMEDOUT when connect_timeout ran out). ru is the address
+ * tried last, in the set the caller passed.
  */
-typedef void (*upstream_cb)(int fd, int error, const struct config_addr *addr,
+typedef void (*upstream_cb)(int fd, int error, struct relay_upstream *ru,
     void *arg);
 
 struct upstream_conn {
 	struct event			 uc_ev;
 	const struct listener_config	*uc_conf;
+	struct relay_upset		*uc_set;
+	struct budget			*uc_budget;
 	int				 uc_fd;
 	int				 uc_index;	/* address being tried */
 	int				 uc_error;	/* of the last failure */
 	bool				 uc_pending;	/* uc_ev added */
+	uint64_t			 uc_deadline;	/* of this address, ms */
 	struct event_base		*uc_base;
 	upstream_cb			 uc_cb;
 	void				*uc_arg;
 };
 
 /*
- * Start connecting for a session of the listener conf. uc is owned by the
- * caller and must stay put until the callback has run or upstream_cancel()
- * was called. Returns 0 when a connect is under way (the callback runs
- * later, from the event loop), or -1 with errno set when every address
- * failed at once (the callback never runs; *uc names the last address).
+ * Start connecting for a session of the listener conf to the addresses of
+ * set (which the caller keeps referenced until the callback has run or
+ * upstream_cancel() was called), counting descriptors against budget (may
+ * be NULL). uc is owned by the caller and must stay put as long. Returns 0
+ * when a connect is under way (the callback runs later, from the event
+ * loop), or -1 with errno set when every address failed at once (the
+ * callback never runs; upstream_last() names the last address).
  */
 int	upstream_connect(struct upstream_conn *uc, struct event_base *base,
-	    const struct listener_config *conf, upstream_cb cb, void *arg);
+	    const struct listener_config *conf, struct relay_upset *set,
+	    struct budget *budget, upstream_cb cb, void *arg);
 
-/* The address tried last (or the first, before any try). */
-const struct config_addr *upstream_addr(const struct upstream_conn *uc);
+/* The address tried last (or the first, before any try); NULL: none. */
+struct relay_upstream *upstream_last(const struct upstream_conn *uc);
 
 /* Abandon a connect in progress: close its socket; the callback never runs. */
 void	upstream_cancel(struct upstream_conn *uc);
+
+/* The connect result an errno value counts as. */
+enum relay_connect_result upstream_result(int error);
 
 #endif

@@ -26,7 +26,9 @@
 
 #include <event2/event.h>
 
+#include "budget.h"
 #include "config.h"
+#include "relay.h"
 
 struct worker;
 
@@ -56,24 +58,30 @@ struct event_base *worker_base_new(void);
 int	worker_threads_init(void);
 
 /*
- * Start n worker threads. done is activated (in the loop it belongs to)
- * once all of them have finished after worker_pool_stop(). 0, or -1
- * after logging why, with no thread left running.
+ * Start n worker threads, whose event loops are numbered 1 to n (the
+ * daemon's own is 0) and count descriptors against budget. done is
+ * activated (in the loop it belongs to) once all of them have finished
+ * after worker_pool_stop(). 0, or -1 after logging why, with no thread
+ * left running.
  */
-int	worker_pool_start(struct worker_pool *wp, int n, struct event *done);
+int	worker_pool_start(struct worker_pool *wp, int n, struct budget *budget,
+	    struct event *done);
 
 /*
- * Hand the accepted client fd of listener conf (config cf) to the next
- * worker, which starts its session. The pool takes over fd and keeps a
- * reference on cf until the session holds its own.
+ * Hand the accepted client fd of section rl (configured as conf in cf) to
+ * the next worker, which starts its session (see session_start(): the
+ * client was counted in, and the session counts it out). The pool takes
+ * over fd and keeps references on rl and cf until the session holds its
+ * own.
  */
-void	worker_dispatch(struct worker_pool *wp, struct config *cf,
-	    const struct listener_config *conf, int fd,
+void	worker_dispatch(struct worker_pool *wp, struct relay *rl,
+	    struct config *cf, const struct listener_config *conf, int fd,
 	    const struct sockaddr *client, socklen_t clientlen);
 
 /*
  * Ask every worker to finish: its sessions run on for at most drain_ms,
- * then are closed (end=shutdown). With now, close them at once.
+ * then are closed (end=shutdown), as session_ctx_drain() does. With now,
+ * close them at once.
  */
 void	worker_pool_stop(struct worker_pool *wp, uint64_t drain_ms, bool now);
 

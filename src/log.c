@@ -53,28 +53,33 @@ log_stderr_is_journal(void)
 void
 log_init(enum log_level level)
 {
-	log_level = level;
+	log_setlevel(level);
 	log_journal = log_stderr_is_journal();
 	/* One write per line even when several threads log. */
 	setvbuf(stderr, NULL, _IOLBF, 0);
 }
 
+/*
+ * The level is read by every thread and changed by the daemon's loop (a
+ * reload, SIGUSR2): relaxed atomics, which cost nothing more than a plain
+ * load on the data path.
+ */
 void
 log_setlevel(enum log_level level)
 {
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 enum log_level
 log_getlevel(void)
 {
-	return log_level;
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 int
 log_enabled(enum log_level level)
 {
-	return level <= log_level;
+	return level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 int

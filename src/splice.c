@@ -13,36 +13,33 @@
 
 #include "splice.h"
 
-void
-splice_pool_init(struct splice_pool *spl)
+static void
+splice_pipe_destroy(struct pool_link *link, void *arg)
 {
-	spl->spl_free = NULL;
-	spl->spl_nfree = 0;
-	spl->spl_lowfree = 0;
+	struct splice_pipe	*sp = (struct splice_pipe *)link;
+	struct splice_pool	*spl = arg;
+
+	close(sp->sp_rfd);
+	close(sp->sp_wfd);
+	free(sp);
+	if (spl->spl_budget != NULL)
+		budget_pipe_release(spl->spl_budget);
+}
+
+void
+splice_pool_init(struct splice_pool *spl, struct budget *budget)
+{
+	pool_init(&spl->spl_pool, SPLICE_POOL_MAX, splice_pipe_destroy, spl);
+	spl->spl_budget = budget;
 	spl->spl_nbusy = 0;
 	spl->spl_taken = 0;
 	spl->spl_unsupported = false;
 }
 
-static void
-splice_pipe_free(struct splice_pipe *sp)
-{
-	close(sp->sp_rfd);
-	close(sp->sp_wfd);
-	free(sp);
-}
-
 void
 splice_pool_clear(struct splice_pool *spl)
 {
-	struct splice_pipe	*sp;
-
-	while ((sp = spl->spl_free) != NULL) {
-		spl->spl_free = sp->sp_next;
-		splice_pipe_free(sp);
-	}
-	spl->spl_nfree = 0;
-	spl->spl_lowfree = 0;
+	pool_clear(&spl->spl_pool);
 }
 
 struct splice_pipe *
@@ -55,24 +52,20 @@ splice_pipe_get(struct splice_pool *spl)
 		errno = ENOSYS;
 		return NULL;
 	}
-	if ((sp = spl->spl_free) != NULL) {
-		spl->spl_free = sp->sp_next;
-		spl->spl_nfree--;
-		if (spl->spl_lowfree > spl->spl_nfree)
-			spl->spl_lowfree = spl->spl_nfree;
-		spl->spl_nbusy++;
-		spl->spl_taken++;
-		return sp;
+	if ((sp = (struct splice_pipe *)pool_get(&spl->spl_pool)) != NULL)
+		goto got;
+	if (spl->spl_budget != NULL && !budget_pipe_take(spl->spl_budget)) {
+		errno = EMFILE;
+		return NULL;
 	}
 	if ((sp = malloc(sizeof(*sp))) == NULL)
-		return NULL;
+		goto fail;
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
 		save = errno;
 		free(sp);
 		errno = save;
-		return NULL;
+		goto fail;
 	}
-	sp->sp_next = NULL;
 	sp->sp_rfd = fds[0];
 	sp->sp_wfd = fds[1];
 	sp->sp_len = 0;
@@ -85,38 +78,33 @@ splice_pipe_get(struct splice_pool *spl)
 	    size > SPLICE_PIPE_LIMIT)
 		size = SPLICE_PIPE_LIMIT;
 	sp->sp_cap = (uint32_t)size;
+got:
 	spl->spl_nbusy++;
 	spl->spl_taken++;
 	return sp;
+fail:
+	save = errno;
+	if (spl->spl_budget != NULL)
+		budget_pipe_release(spl->spl_budget);
+	errno = save;
+	return NULL;
 }
 
 void
 splice_pipe_put(struct splice_pool *spl, struct splice_pipe *sp)
 {
 	spl->spl_nbusy--;
-	if (sp->sp_len > 0 || spl->spl_nfree >= SPLICE_POOL_MAX ||
-	    spl->spl_unsupported) {
-		splice_pipe_free(sp);
+	if (sp->sp_len > 0 || spl->spl_unsupported) {
+		splice_pipe_destroy(&sp->sp_link, spl);
 		return;
 	}
-	sp->sp_next = spl->spl_free;
-	spl->spl_free = sp;
-	spl->spl_nfree++;
+	pool_put(&spl->spl_pool, &sp->sp_link);
 }
 
 unsigned
 splice_pool_trim(struct splice_pool *spl)
 {
-	struct splice_pipe	*sp;
-
-	while (spl->spl_lowfree > 0 && (sp = spl->spl_free) != NULL) {
-		spl->spl_free = sp->sp_next;
-		spl->spl_nfree--;
-		spl->spl_lowfree--;
-		splice_pipe_free(sp);
-	}
-	spl->spl_lowfree = spl->spl_nfree;
-	return spl->spl_nfree;
+	return pool_trim(&spl->spl_pool);
 }
 
 ssize_t
@@ -175,16 +163,9 @@ splice_unsupported(int err)
 bool
 splice_pool_disable(struct splice_pool *spl)
 {
-	struct splice_pipe	*sp;
-
 	if (spl->spl_unsupported)
 		return false;
 	spl->spl_unsupported = true;
-	while ((sp = spl->spl_free) != NULL) {
-		spl->spl_free = sp->sp_next;
-		splice_pipe_free(sp);
-	}
-	spl->spl_nfree = 0;
-	spl->spl_lowfree = 0;
+	pool_clear(&spl->spl_pool);
 	return true;
 }

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,13 @@
 
 #include "log.h"
 #include "session.h"
+#include "sock.h"
 #include "worker.h"
 
 /* A client on its way from the accepting loop to a worker. */
 struct worker_job {
 	struct worker_job		*wj_next;
+	struct relay			*wj_relay;	/* referenced */
 	struct config			*wj_config;	/* referenced */
 	const struct listener_config	*wj_conf;
 	int				 wj_fd;
@@ -48,11 +51,6 @@ struct worker {
 	struct worker_job	*w_tail;
 	unsigned		 w_cmd;
 	uint64_t		 w_drain_ms;
-
-	/* The worker's own, touched only by its thread. */
-	bool			 w_stopping;
-	struct event		 w_drain_timer;
-	bool			 w_draining;
 };
 
 struct event_base *
@@ -75,32 +73,27 @@ worker_threads_init(void)
 	return evthread_use_pthreads();
 }
 
+/* The worker's sessions are all gone: its loop ends. */
 static void
-worker_finish(struct worker *w)
+worker_drained(struct session_ctx *sc, void *arg)
 {
+	struct worker	*w = arg;
+
+	(void)sc;
 	event_base_loopexit(w->w_base, NULL);
 }
 
+/* Give back what a job holds when its session cannot start. */
 static void
-worker_session_closed(struct session_ctx *sc, void *arg)
+worker_job_drop(struct worker_job *job, struct budget *budget)
 {
-	struct worker	*w = arg;
-
-	if (w->w_stopping && sc->sc_count == 0)
-		worker_finish(w);
-}
-
-static void
-worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker	*w = arg;
-
-	(void)fd;
-	(void)what;
-	w->w_draining = false;
-	w->w_sessions.sc_closed_cb = NULL;
-	session_close_all(&w->w_sessions, SESSION_END_SHUTDOWN);
-	worker_finish(w);
+	sock_abort(job->wj_fd);
+	if (budget != NULL)
+		budget_session_release(budget);
+	relay_session_out(job->wj_relay);
+	relay_unref(job->wj_relay);
+	config_unref(job->wj_config);
+	free(job);
 }
 
 /* Take the queued clients and commands, in the worker's thread. */
@@ -111,7 +104,6 @@ worker_wake(evutil_socket_t fd, short what, void *arg)
 	struct worker_job	*job, *next;
 	unsigned		 cmd;
 	uint64_t		 ms;
-	struct timeval		 tv;
 
 	(void)fd;
 	(void)what;
@@ -125,46 +117,32 @@ worker_wake(evutil_socket_t fd, short what, void *arg)
 
 	for (; job != NULL; job = next) {
 		next = job->wj_next;
-		session_start(&w->w_sessions, job->wj_config, job->wj_conf,
-		    job->wj_fd, (struct sockaddr *)&job->wj_client,
-		    job->wj_len);
+		session_start(&w->w_sessions, job->wj_relay, job->wj_config,
+		    job->wj_conf, job->wj_fd,
+		    (struct sockaddr *)&job->wj_client, job->wj_len);
+		relay_unref(job->wj_relay);
 		config_unref(job->wj_config);
 		free(job);
 	}
-	if (cmd & WORKER_CMD_CLOSE) {
-		if (w->w_draining)
-			event_del(&w->w_drain_timer);
-		worker_drain_timeout(-1, 0, w);
-		return;
-	}
-	if ((cmd & WORKER_CMD_STOP) && !w->w_stopping) {
-		w->w_stopping = true;
-		if (w->w_sessions.sc_count == 0) {
-			worker_finish(w);
-			return;
-		}
-		w->w_sessions.sc_closed_cb = worker_session_closed;
-		w->w_sessions.sc_closed_arg = w;
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
-		evtimer_assign(&w->w_drain_timer, w->w_base,
-		    worker_drain_timeout, w);
-		if (evtimer_add(&w->w_drain_timer, &tv) == 0)
-			w->w_draining = true;
-	}
+	if (cmd & WORKER_CMD_CLOSE)
+		session_ctx_drain(&w->w_sessions, 0, worker_drained, w);
+	else if (cmd & WORKER_CMD_STOP)
+		session_ctx_drain(&w->w_sessions, ms, worker_drained, w);
 }
 
 static void *
 worker_main(void *arg)
 {
 	struct worker	*w = arg;
+	sigset_t	 all;
 
+	/* Signals are the daemon's loop's: never interrupt a worker. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	log_debug("worker %d: running", w->w_index);
 	if (event_base_loop(w->w_base, EVLOOP_NO_EXIT_ON_EMPTY) == -1)
 		log_error("worker %d: event loop failed", w->w_index);
-	if (w->w_draining)
-		event_del(&w->w_drain_timer);
-	w->w_sessions.sc_closed_cb = NULL;
+	/* After a loop failure: nothing may outlive the thread. */
 	session_close_all(&w->w_sessions, SESSION_END_SHUTDOWN);
 	log_debug("worker %d: finished", w->w_index);
 	/* The last one out tells the owner's loop. */
@@ -180,9 +158,7 @@ worker_free(struct worker *w)
 
 	while ((job = w->w_head) != NULL) {
 		w->w_head = job->wj_next;
-		close(job->wj_fd);
-		config_unref(job->wj_config);
-		free(job);
+		worker_job_drop(job, w->w_sessions.sc_budget);
 	}
 	if (w->w_base != NULL) {
 		event_del(&w->w_wake);
@@ -193,7 +169,8 @@ worker_free(struct worker *w)
 }
 
 int
-worker_pool_start(struct worker_pool *wp, int n, struct event *done)
+worker_pool_start(struct worker_pool *wp, int n, struct budget *budget,
+    struct event *done)
 {
 	struct worker	*w;
 	int		 i, error;
@@ -208,13 +185,14 @@ worker_pool_start(struct worker_pool *wp, int n, struct event *done)
 	for (i = 0; i < n; i++) {
 		w = &wp->wp_workers[i];
 		w->w_pool = wp;
-		w->w_index = i;
+		w->w_index = i + 1;
 		pthread_mutex_init(&w->w_lock, NULL);
 		if ((w->w_base = worker_base_new()) == NULL) {
-			log_error("worker %d: cannot create an event loop", i);
+			log_error("worker %d: cannot create an event loop",
+			    w->w_index);
 			goto fail;
 		}
-		session_ctx_init(&w->w_sessions, w->w_base);
+		session_ctx_init(&w->w_sessions, w->w_base, w->w_index, budget);
 		event_assign(&w->w_wake, w->w_base, -1, 0, worker_wake, w);
 	}
 	wp->wp_running = n;
@@ -222,7 +200,7 @@ worker_pool_start(struct worker_pool *wp, int n, struct event *done)
 		w = &wp->wp_workers[i];
 		if ((error = pthread_create(&w->w_thread, NULL, worker_main,
 		    w)) != 0) {
-			log_error("worker %d: pthread_create: %s", i,
+			log_error("worker %d: pthread_create: %s", w->w_index,
 			    strerror(error));
 			__atomic_sub_fetch(&wp->wp_running, n - i,
 			    __ATOMIC_ACQ_REL);
@@ -238,20 +216,26 @@ fail:
 }
 
 void
-worker_dispatch(struct worker_pool *wp, struct config *cf,
+worker_dispatch(struct worker_pool *wp, struct relay *rl, struct config *cf,
     const struct listener_config *conf, int fd, const struct sockaddr *client,
     socklen_t clientlen)
 {
 	struct worker		*w;
 	struct worker_job	*job;
 
+	w = &wp->wp_workers[wp->wp_next++ % (unsigned)wp->wp_count];
 	if ((job = malloc(sizeof(*job))) == NULL) {
 		log_warnx("%s: out of memory: client dropped", conf->lc_name);
-		close(fd);
+		sock_abort(fd);
+		if (w->w_sessions.sc_budget != NULL)
+			budget_session_release(w->w_sessions.sc_budget);
+		relay_session_out(rl);
 		return;
 	}
+	relay_ref(rl);
 	config_ref(cf);
 	job->wj_next = NULL;
+	job->wj_relay = rl;
 	job->wj_config = cf;
 	job->wj_conf = conf;
 	job->wj_fd = fd;
@@ -260,7 +244,6 @@ worker_dispatch(struct worker_pool *wp, struct config *cf,
 	job->wj_len = clientlen;
 	memcpy(&job->wj_client, client, clientlen);
 
-	w = &wp->wp_workers[wp->wp_next++ % (unsigned)wp->wp_count];
 	pthread_mutex_lock(&w->w_lock);
 	if (w->w_tail != NULL)
 		w->w_tail->wj_next = job;

@@ -1,0 +1,154 @@
+/*
+ * Copyright (c) 2026 The mptcp-relayd authors
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+/*
+ * The runtime object of one [NAME] section (relayd's struct relay): what
+ * the section is configured to do now, beside what it does and has done,
+ * shared by every event loop and thread that serves it.
+ *
+ *  - rl_config/rl_conf: the current configuration of the section, read and
+ *    swapped by the daemon's own loop only (a reload); a session takes a
+ *    reference on the config it starts with and keeps it to the end.
+ *  - The upstream address set and the state of each address (connects by
+ *    result, sessions on it), shared by every loop: a reference-counted set
+ *    that a reload replaces, carrying over the state of the addresses that
+ *    remain; a connecting session holds the set it picked from.
+ *  - rl_sessions: sessions of this section now, from every loop (atomic).
+ *  - Counters, one block per event loop, written only by that loop and
+ *    summed when read: nothing on the data path takes a lock or a shared
+ *    cache line.
+ *
+ * A relay outlives a reload that drops its section until its last
+ * session has ended (reference counts).
+ */
+#ifndef MPTCP_RELAYD_RELAY_H
+#define MPTCP_RELAYD_RELAY_H
+
+#include <sys/socket.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* Room for the session end reasons (session.h checks that they fit). */
+#define RELAY_ENDS_MAX		16
+
+/* The outcome of one connect attempt to an upstream address. */
+enum relay_connect_result {
+	RELAY_CONNECT_OK,
+	RELAY_CONNECT_REFUSED,
+	RELAY_CONNECT_TIMEOUT,
+	RELAY_CONNECT_ERROR,
+	RELAY_CONNECT__MAX
+};
+
+/* What one event loop counted for a section; see RELAY_COUNT. */
+struct relay_counters {
+	uint64_t	rc_active;		/* sessions open now */
+	uint64_t	rc_sessions_mptcp;	/* by the client's protocol, */
+	uint64_t	rc_sessions_tcp;	/* once it is known */
+	uint64_t	rc_bytes_in;		/* from clients */
+	uint64_t	rc_bytes_out;		/* to clients */
+	uint64_t	rc_ends[RELAY_ENDS_MAX];
+} __attribute__((aligned(64)));
+
+/*
+ * Add n to a counter of the calling loop's own block: a plain add that
+ * readers in other threads may load at any time (relaxed atomics).
+ */
+#define RELAY_COUNT(c, field, n)					\
+	__atomic_store_n(&(c)->field, (c)->field + (uint64_t)(n),	\
+	    __ATOMIC_RELAXED)
+
+/* One address of the upstream set and its state (atomic fields). */
+struct relay_upstream {
+	struct config_addr	ru_addr;
+	uint64_t		ru_connects[RELAY_CONNECT__MAX];
+	unsigned		ru_active;	/* sessions relaying to it */
+};
+
+struct relay_upset {
+	unsigned		us_refcnt;	/* atomic */
+	int			us_n;
+	struct relay_upstream	us_addrs[];
+};
+
+struct relay {
+	char			 rl_name[CONFIG_NAME_MAX];
+	unsigned		 rl_refcnt;	/* atomic */
+	struct config		*rl_config;	/* referenced; daemon loop only */
+	const struct listener_config *rl_conf;
+	unsigned		 rl_sessions;	/* atomic */
+	int			 rl_nloops;
+	struct relay_counters	*rl_counters;	/* [rl_nloops] */
+	pthread_mutex_t		 rl_lock;	/* guards rl_upset */
+	struct relay_upset	*rl_upset;
+};
+
+/* The relays of a configuration, in the order of its sections. */
+struct relay_set {
+	struct relay	**rs_relays;
+	int		  rs_n;
+};
+
+/*
+ * A new relay for section lc of config cf (referenced) with counters for
+ * nloops event loops, holding one reference; NULL when out of memory.
+ */
+struct relay	*relay_new(struct config *cf, const struct listener_config *lc,
+		    int nloops);
+
+/* Take and drop a reference; the last relay_unref frees the relay. */
+void		 relay_ref(struct relay *rl);
+void		 relay_unref(struct relay *rl);
+
+/*
+ * The relays for config cf, from the running set cur: a section whose
+ * name is in cur keeps its relay (and state), any other gets a new one.
+ * Nothing changes in cur: on success *next holds a reference on each of
+ * its relays, the current configuration of the kept ones still the old
+ * one until relay_set_commit(). Returns 0, or -1 when out of memory.
+ * Linear in the number of sections (after sorting names).
+ */
+int		 relay_set_prepare(const struct relay_set *cur,
+		    struct config *cf, int nloops, struct relay_set *next);
+
+/*
+ * Switch to next: each relay takes its section of cf as its current
+ * configuration (sessions running keep theirs) and a new upstream set
+ * that keeps the state of the addresses it shares with the old one; the
+ * relays of cur not in next are released (they live on while sessions
+ * use them). cur becomes next.
+ */
+void		 relay_set_commit(struct relay_set *cur, struct relay_set *next,
+		    struct config *cf);
+
+/* Drop a set's references and empty it. */
+void		 relay_set_clear(struct relay_set *rs);
+
+/* The calling loop's counters (loop is the session context's index). */
+static inline struct relay_counters *
+relay_counters(struct relay *rl, int loop)
+{
+	return &rl->rl_counters[loop];
+}
+
+/* The sum of every loop's counters, read without a lock. */
+void		 relay_counters_sum(const struct relay *rl,
+		    struct relay_counters *sum);
+
+/*
+ * The current upstream address set, referenced (any thread); give it back
+ * with relay_upset_put().
+ */
+struct relay_upset *relay_upset_get(struct relay *rl);
+void		 relay_upset_put(struct relay_upset *us);
+
+/* Count a session of the section in and out (any thread). */
+void		 relay_session_in(struct relay *rl);
+void		 relay_session_out(struct relay *rl);
+
+#endif
