@@ -47,7 +47,7 @@ void	budget_init(struct budget *b, struct event *wake);
 /*
  * Share the open-files limit out: base descriptors are held outside
  * sessions and pipes (standard streams, event loops, listening sockets),
- * BUDGET_SPARE more are kept back, a quarter of the rest goes to pipes and
+ * BUDGET_SPARE more are kept back, an eighth of the rest goes to pipes and
  * the remainder to sessions. Called at start-up and after a reload changed
  * the listening sockets; logs the result when it changed.
  */

@@ -44,7 +44,7 @@ budget_size(struct budget *b, unsigned base)
 		return;
 	room = b->b_limit > base + BUDGET_SPARE ?
 	    b->b_limit - base - BUDGET_SPARE : 0;
-	pipes = room / 4 & ~1U;
+	pipes = room / 8 & ~1U;
 	sessions = (room - pipes) / BUDGET_FDS_PER_SESSION;
 	if (sessions < 1) {
 		/* A tiny limit (tests, a misconfigured unit): one session. */

@@ -503,8 +503,12 @@ daemon_signal(evutil_socket_t fd, short what, void *arg)
 		daemon_toggle_debug(d);
 		break;
 	default:
-		log_notice("SIG%s: ignored (see mptcp-relayd(8), SIGNALS)",
-		    sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "?");
+		if (sigabbrev_np(sig) != NULL)
+			log_notice("SIG%s: ignored (see mptcp-relayd(8), "
+			    "SIGNALS)", sigabbrev_np(sig));
+		else
+			log_notice("signal %d: ignored (see mptcp-relayd(8), "
+			    "SIGNALS)", sig);
 		break;
 	}
 }

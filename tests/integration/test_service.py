@@ -655,6 +655,66 @@ def test_user_drops_privileges(service, backend):
     assert st["Uid"].split() == [str(uid)] * 4, st["Uid"]
 
 
+@pytest.mark.deadline(60)
+def test_reload_never_gives_up_a_privileged_socket(service, backend):
+    """As nobody, a reload that changes the protocol of the listener on
+    port 80 cannot bind its new socket: it must fail whole and keep the
+    old socket serving (it once closed it first and lost the port for
+    good, logging success); a reload back to the running file succeeds."""
+    assert os.geteuid() == 0, "the test must run as root"
+    assert unprivileged_port_start() > 80, \
+        "net.ipv4.ip_unprivileged_port_start lets anyone bind port 80"
+    b = backend()
+    low, other = 80, free_port()
+    head = GLOBAL + "user = nobody\ngroup = nogroup\n"
+    tcp = head + listener("web", f"127.0.0.1:{low}", b.addr,
+                          "protocol = tcp\n")
+    n = service.notify_socket()
+    d = service.start(tcp, notify=n, workdir=service.public_dir())
+    assert n.wait(0, 10) == ready(1), d.text()
+
+    def serve_tcp(payload):
+        c = connect("127.0.0.1", low, mptcp=False, timeout=5)
+        try:
+            assert echo_exchange(c, payload, timeout=10) == payload
+        finally:
+            c.close()
+
+    serve_tcp(b"tcp before")
+    start = len(d.lines)
+    d.write_config(tcp.replace("protocol = tcp", "protocol = mptcp")
+                   + listener("new", f"127.0.0.1:{other}", b.addr))
+    assert d.reload() is False, d.text()
+    errors = [ln for ln in d.lines[start:] if ln.startswith("error: ")]
+    assert any(f"127.0.0.1:{low}" in ln and "CAP_NET_BIND_SERVICE" in ln
+               for ln in errors), d.text()
+    assert not any("no longer listening" in ln for ln in d.lines[start:]), \
+        d.text()
+    serve_tcp(b"tcp still")
+    assert_refused(other)
+
+    d.write_config(tcp)
+    assert d.reload() is True, d.text()
+    serve_tcp(b"tcp after")
+
+
+def test_reload_replaces_a_socket_in_place(service, backend):
+    """On a port it may bind, a reload that changes a listener's protocol
+    replaces the socket; a session opened before goes on."""
+    b = backend()
+    port = free_port()
+    tcp = GLOBAL + listener("web", f"127.0.0.1:{port}", b.addr,
+                            "protocol = tcp\n")
+    d = service.start(tcp, wait_started=True)
+    old = connect("127.0.0.1", port, mptcp=False, timeout=5)
+    assert echo_exchange(old, b"old", shut_wr=False) == b"old"
+    d.write_config(tcp.replace("protocol = tcp", "protocol = mptcp"))
+    assert d.reload() is True, d.text()
+    serve_check(d, port, "web", b.addr, b"over mptcp now")
+    assert echo_exchange(old, b"still", shut_wr=False) == b"still"
+    old.close()
+
+
 def test_user_that_does_not_exist(service):
     n = service.notify_socket()
     d = service.start(GLOBAL + "user = no-such-user-xyz\n"
