@@ -5,14 +5,9 @@
 
 #include "autoconf.h"
 
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +16,7 @@
 #include <check.h>
 
 #include "diagnose.h"
+#include "testutil.h"
 
 static void
 set_addr(struct sockaddr_storage *ss, const char *text)
@@ -442,51 +438,12 @@ END_TEST
  * (each Check test forks): a fresh namespace has MPTCP on, no endpoints,
  * and after net.mptcp.enabled=0 is written, MPTCP is not usable.
  */
-static void
-kernel_setup(void)
-{
-	ck_assert_msg(unshare(CLONE_NEWNET) == 0,
-	    "cannot make a network namespace: %s", strerror(errno));
-}
-
-/*
- * Whether the kernel tests can run: root and a kernel with MPTCP. Outside
- * CI they are left out, saying why; in CI they run, and fail.
- */
-static bool
-kernel_tests_possible(void)
-{
-	const char	*why = NULL;
-
-	if (geteuid() != 0)
-		why = "they need root (network namespaces)";
-	else if (access("/proc/sys/net/mptcp/enabled", F_OK) == -1)
-		why = "the kernel has no MPTCP";
-	if (why == NULL || getenv("CI") != NULL)
-		return true;
-	fprintf(stderr, "check_diagnose: kernel tests NOT run: %s\n", why);
-	return false;
-}
-
-static void
-write_sysctl(const char *path, const char *value)
-{
-	int	fd;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	ck_assert_msg(fd != -1, "%s: %s", path, strerror(errno));
-	ck_assert_int_eq(write(fd, value, strlen(value)),
-	    (ssize_t)strlen(value));
-	close(fd);
-}
-
 START_TEST(test_collect_fresh_namespace)
 {
 	struct diagnose_facts	*f = calloc(1, sizeof(*f));
 
 	ck_assert_ptr_nonnull(f);
-	kernel_setup();
-	write_sysctl("/proc/sys/net/mptcp/enabled", "1");
+	testutil_netns();
 	diagnose_collect(NULL, f);
 	ck_assert(f->df_kernel_mptcp);
 	ck_assert_int_eq(f->df_enabled, 1);
@@ -501,7 +458,7 @@ START_TEST(test_collect_fresh_namespace)
 	ck_assert(diagnose_usable(f));
 	ck_assert(has_warning(f, DIAGNOSE_W_NO_SIGNAL));
 
-	write_sysctl("/proc/sys/net/mptcp/enabled", "0");
+	testutil_sysctl_write("net/mptcp/enabled", "0");
 	diagnose_collect(NULL, f);
 	ck_assert_int_eq(f->df_enabled, 0);
 	ck_assert(!f->df_socket_ok);
@@ -539,7 +496,7 @@ diagnose_suite(void)
 	tcase_add_test(tp, test_print_disabled);
 	suite_add_tcase(s, tp);
 
-	if (kernel_tests_possible()) {
+	if (testutil_kernel_tests("check_diagnose", 0)) {
 		tk = tcase_create("kernel");
 		tcase_add_test(tk, test_collect_fresh_namespace);
 		suite_add_tcase(s, tk);
@@ -550,11 +507,5 @@ diagnose_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(diagnose_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run(srunner_create(diagnose_suite()));
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "testutil.h"
 
 /* Stored in an output on entry, to show that a failed parse left it alone. */
 #define UNTOUCHED	UINT64_C(0xdeadbeef)
@@ -612,12 +613,5 @@ parse_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(parse_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+	return testutil_run(srunner_create(parse_suite()));
 }

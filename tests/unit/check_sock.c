@@ -5,15 +5,12 @@
 
 #include "autoconf.h"
 
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,45 +21,7 @@
 #include "compat.h"
 #include "log.h"
 #include "sock.h"
-
-/*
- * The kernel tests run in a network namespace of their own: a fresh
- * loopback, MPTCP state (blackhole detection included) untouched by
- * whatever else the host does.
- */
-static int
-private_netns(void)
-{
-	struct ifreq	ifr;
-	int		fd;
-
-	if (unshare(CLONE_NEWNET) == -1)
-		return -1;
-	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1)
-		return -1;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == -1 ||
-	    (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr)) == -1) {
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
-static void
-kernel_setup(void)
-{
-	if (private_netns() == -1) {
-		if (getenv("CI") != NULL)
-			ck_abort_msg("CI: cannot make a network namespace: %s",
-			    strerror(errno));
-		fprintf(stderr, "check_sock: cannot make a network namespace "
-		    "(%s): kernel tests need root\n", strerror(errno));
-		exit(77);
-	}
-}
+#include "testutil.h"
 
 /* A connected pair over loopback: *cfd (client) and *afd (accepted). */
 static void
@@ -170,7 +129,7 @@ START_TEST(test_mptcp_state_on_mptcp_connection)
 	struct sock_mptcp	m = { false, 0 };
 	int			cfd, afd;
 
-	kernel_setup();
+	testutil_netns();
 	connect_pair(IPPROTO_MPTCP, IPPROTO_MPTCP, _i == 0 ? AF_INET : AF_INET6,
 	    &cfd, &afd);
 	/* The kernel's own answer first: MPTCP really was negotiated. */
@@ -192,7 +151,7 @@ START_TEST(test_mptcp_state_plain_client_falls_back)
 	struct sock_mptcp	m = { true, 9 };
 	int			cfd, afd;
 
-	kernel_setup();
+	testutil_netns();
 	connect_pair(IPPROTO_MPTCP, IPPROTO_TCP, _i == 0 ? AF_INET : AF_INET6,
 	    &cfd, &afd);
 	ck_assert_int_eq(sock_mptcp_state(afd, &m), 0);
@@ -208,7 +167,7 @@ START_TEST(test_mptcp_state_plain_tcp)
 	struct sock_mptcp	m = { true, 9 };
 	int			cfd, afd;
 
-	kernel_setup();
+	testutil_netns();
 	connect_pair(IPPROTO_TCP, IPPROTO_TCP, AF_INET, &cfd, &afd);
 	ck_assert_int_eq(sock_mptcp_state(cfd, &m), 0);
 	ck_assert(!m.sm_mptcp);
@@ -222,15 +181,11 @@ END_TEST
 START_TEST(test_mptcp_available_names_sysctl)
 {
 	char	why[200] = "";
-	FILE	*fp;
 
-	kernel_setup();
+	testutil_netns();
 	ck_assert_int_eq(sock_mptcp_available(AF_INET, why, sizeof(why)), 0);
 	/* The sysctl is per network namespace: this only touches ours. */
-	fp = fopen("/proc/sys/net/mptcp/enabled", "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs("0\n", fp);
-	ck_assert_int_eq(fclose(fp), 0);
+	testutil_sysctl_write("net/mptcp/enabled", "0");
 	ck_assert_int_eq(sock_mptcp_available(AF_INET, why, sizeof(why)), -1);
 	ck_assert_msg(strstr(why, "net.mptcp.enabled") != NULL, "why: %s", why);
 }
@@ -239,14 +194,10 @@ END_TEST
 START_TEST(test_connect_mptcp_disabled_uses_tcp)
 {
 	struct sock_mptcp	m = { true, 9 };
-	FILE			*fp;
 	int			cfd, afd;
 
-	kernel_setup();
-	fp = fopen("/proc/sys/net/mptcp/enabled", "w");
-	ck_assert_ptr_nonnull(fp);
-	fputs("0\n", fp);
-	ck_assert_int_eq(fclose(fp), 0);
+	testutil_netns();
+	testutil_sysctl_write("net/mptcp/enabled", "0");
 	/* An MPTCP upstream socket that cannot be had is a TCP one. */
 	connect_pair(IPPROTO_TCP, IPPROTO_MPTCP, AF_INET, &cfd, &afd);
 	ck_assert_int_eq(sock_mptcp_state(cfd, &m), 0);
@@ -264,7 +215,7 @@ START_TEST(test_listen_buffers_applied)
 	int			fd, v;
 	socklen_t		len = sizeof(v);
 
-	kernel_setup();
+	testutil_netns();
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = sock_listen((struct sockaddr *)&sin, sizeof(sin), false,
 	    IPPROTO_MPTCP, 16, &opts, &step);
@@ -285,7 +236,7 @@ START_TEST(test_listen_reports_failing_step)
 	socklen_t		len = sizeof(sin);
 	int			fd1, fd2;
 
-	kernel_setup();
+	testutil_netns();
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd1 = sock_listen((struct sockaddr *)&sin, len, false, IPPROTO_TCP, 8,
 	    &opts, &step);
@@ -305,7 +256,7 @@ sock_suite(void)
 {
 	Suite	*s = suite_create("sock");
 	TCase	*tc = tcase_create("ntop");
-	TCase	*tk = tcase_create("kernel");
+	TCase	*tk;
 
 	tcase_add_test(tc, test_ntop_ipv4);
 	tcase_add_test(tc, test_ntop_ipv6_bracketed);
@@ -313,7 +264,10 @@ sock_suite(void)
 	tcase_add_test(tc, test_ntop_longest_fits);
 	suite_add_tcase(s, tc);
 
+	if (!testutil_kernel_tests("check_sock", 0))
+		return s;
 	/* Each test forks (CK_FORK) and so gets a namespace of its own. */
+	tk = tcase_create("kernel");
 	tcase_add_loop_test(tk, test_mptcp_state_on_mptcp_connection, 0, 2);
 	tcase_add_loop_test(tk, test_mptcp_state_plain_client_falls_back, 0, 2);
 	tcase_add_test(tk, test_mptcp_state_plain_tcp);
@@ -328,12 +282,6 @@ sock_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(sock_suite());
-	int	 failed;
-
 	log_init(LOG_LVL_ERROR);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run(srunner_create(sock_suite()));
 }
