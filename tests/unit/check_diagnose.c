@@ -107,6 +107,8 @@ only_warning(const struct diagnose_facts *f, enum diagnose_code code)
 	static struct diagnose_warning	w[DIAGNOSE_WARNINGS_MAX];
 	int				n, i;
 
+	/* Nothing left from the last call: what is checked was written. */
+	memset(w, 0, sizeof(w));
 	n = warnings(f, w);
 	if (n != 1 || w[0].dw_code != code)
 		for (i = 0; i < n; i++)
@@ -436,8 +438,26 @@ END_TEST
 /*
  * The collector against a real kernel, in a network namespace of its own
  * (each Check test forks): a fresh namespace has MPTCP on, no endpoints,
- * and after net.mptcp.enabled=0 is written, MPTCP is not usable.
+ * lo's addresses, and after net.mptcp.enabled=0 is written, MPTCP is not
+ * usable.
  */
+static bool
+has_hostaddr4(const struct diagnose_facts *f, const char *text)
+{
+	const struct sockaddr_in	*sin;
+	struct in_addr			 a;
+	int				 i;
+
+	ck_assert_int_eq(inet_pton(AF_INET, text, &a), 1);
+	for (i = 0; i < f->df_nhostaddrs; i++) {
+		sin = (const struct sockaddr_in *)&f->df_hostaddrs[i];
+		if (sin->sin_family == AF_INET &&
+		    sin->sin_addr.s_addr == a.s_addr)
+			return true;
+	}
+	return false;
+}
+
 START_TEST(test_collect_fresh_namespace)
 {
 	struct diagnose_facts	*f = calloc(1, sizeof(*f));
@@ -455,6 +475,7 @@ START_TEST(test_collect_fresh_namespace)
 	ck_assert_int_eq(f->df_nendpoints, 0);
 	ck_assert(f->df_counters_known);
 	ck_assert(f->df_hostaddrs_known);
+	ck_assert(has_hostaddr4(f, "127.0.0.1"));
 	ck_assert(diagnose_usable(f));
 	ck_assert(has_warning(f, DIAGNOSE_W_NO_SIGNAL));
 

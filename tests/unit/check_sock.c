@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,7 +138,8 @@ START_TEST(test_mptcp_state_on_mptcp_connection)
 	ck_assert_int_eq(sock_mptcp_state(cfd, &m), 0);
 	ck_assert(m.sm_mptcp);
 	ck_assert_uint_eq(m.sm_subflows, 1);
-	m.sm_mptcp = false;
+	/* Both fields again, or an unwritten one would pass. */
+	m = (struct sock_mptcp){ false, 0 };
 	ck_assert_int_eq(sock_mptcp_state(afd, &m), 0);
 	ck_assert(m.sm_mptcp);
 	ck_assert_uint_eq(m.sm_subflows, 1);
@@ -171,8 +173,11 @@ START_TEST(test_mptcp_state_plain_tcp)
 	connect_pair(IPPROTO_TCP, IPPROTO_TCP, AF_INET, &cfd, &afd);
 	ck_assert_int_eq(sock_mptcp_state(cfd, &m), 0);
 	ck_assert(!m.sm_mptcp);
+	ck_assert_uint_eq(m.sm_subflows, 0);
+	m = (struct sock_mptcp){ true, 9 };
 	ck_assert_int_eq(sock_mptcp_state(afd, &m), 0);
 	ck_assert(!m.sm_mptcp);
+	ck_assert_uint_eq(m.sm_subflows, 0);
 	close(cfd);
 	close(afd);
 }
@@ -194,12 +199,16 @@ END_TEST
 START_TEST(test_connect_mptcp_disabled_uses_tcp)
 {
 	struct sock_mptcp	m = { true, 9 };
-	int			cfd, afd;
+	int			cfd, afd, proto = -1;
+	socklen_t		len = sizeof(proto);
 
 	testutil_netns();
 	testutil_sysctl_write("net/mptcp/enabled", "0");
 	/* An MPTCP upstream socket that cannot be had is a TCP one. */
 	connect_pair(IPPROTO_TCP, IPPROTO_MPTCP, AF_INET, &cfd, &afd);
+	ck_assert_int_eq(getsockopt(cfd, SOL_SOCKET, SO_PROTOCOL, &proto,
+	    &len), 0);
+	ck_assert_int_eq(proto, IPPROTO_TCP);
 	ck_assert_int_eq(sock_mptcp_state(cfd, &m), 0);
 	ck_assert(!m.sm_mptcp);
 	close(cfd);
@@ -207,23 +216,71 @@ START_TEST(test_connect_mptcp_disabled_uses_tcp)
 }
 END_TEST
 
+/*
+ * What Linux reports for a buffer of want bytes: the request capped by
+ * net.core.[rw]mem_max (and INT_MAX / 2), doubled for its bookkeeping.
+ */
+static int
+buf_applied(long long want, long long max)
+{
+	if (want > max)
+		want = max;
+	if (want > INT_MAX / 2)
+		want = INT_MAX / 2;
+	return (int)want * 2;
+}
+
+/*
+ * A buffer value above max (the sysctl), so that the kernel must cap it;
+ * INT_MAX when max leaves no room (it then caps at INT_MAX / 2).
+ */
+static int
+buf_above(long long max)
+{
+	return max < INT_MAX - 4096 ? (int)max + 4096 : INT_MAX;
+}
+
+/* _i == 0: buffers below the caps, applied as asked; 1: capped. */
 START_TEST(test_listen_buffers_applied)
 {
 	struct sockaddr_in	sin = { .sin_family = AF_INET };
-	struct sock_opts	opts = { 256 * 1024, 128 * 1024, true, true };
+	struct sock_opts	opts = { 0, 0, true, true };
 	const char		*step;
+	long long		rmax, wmax, host_rmax, host_wmax;
 	int			fd, v;
 	socklen_t		len = sizeof(v);
 
+	/*
+	 * Recent kernels keep the caps per namespace; older ones have one
+	 * global value that only the host's namespace shows.
+	 */
+	host_rmax = testutil_sysctl_read("net/core/rmem_max");
+	host_wmax = testutil_sysctl_read("net/core/wmem_max");
 	testutil_netns();
+	if ((rmax = testutil_sysctl_read("net/core/rmem_max")) == -1)
+		rmax = host_rmax;
+	if ((wmax = testutil_sysctl_read("net/core/wmem_max")) == -1)
+		wmax = host_wmax;
+	ck_assert_int_gt(rmax, 0);
+	ck_assert_int_gt(wmax, 0);
+	if (_i == 0) {
+		/* Below the kernel's default caps (212992 bytes). */
+		opts.so_rcvbuf = 64 * 1024;
+		opts.so_sndbuf = 32 * 1024;
+	} else {
+		opts.so_rcvbuf = buf_above(rmax);
+		opts.so_sndbuf = buf_above(wmax);
+	}
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = sock_listen((struct sockaddr *)&sin, sizeof(sin), false,
 	    IPPROTO_MPTCP, 16, &opts, &step);
-	ck_assert_int_ge(fd, 0);
+	ck_assert_msg(fd != -1, "sock_listen: %s: %s", step, strerror(errno));
 	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len), 0);
 	ck_assert_int_eq(v, 1);
 	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len), 0);
-	ck_assert_int_gt(v, 0);
+	ck_assert_int_eq(v, buf_applied(opts.so_rcvbuf, rmax));
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len), 0);
+	ck_assert_int_eq(v, buf_applied(opts.so_sndbuf, wmax));
 	close(fd);
 }
 END_TEST
@@ -273,7 +330,7 @@ sock_suite(void)
 	tcase_add_test(tk, test_mptcp_state_plain_tcp);
 	tcase_add_test(tk, test_mptcp_available_names_sysctl);
 	tcase_add_test(tk, test_connect_mptcp_disabled_uses_tcp);
-	tcase_add_test(tk, test_listen_buffers_applied);
+	tcase_add_loop_test(tk, test_listen_buffers_applied, 0, 2);
 	tcase_add_test(tk, test_listen_reports_failing_step);
 	suite_add_tcase(s, tk);
 	return s;
