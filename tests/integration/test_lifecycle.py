@@ -186,6 +186,20 @@ def test_check_reports_every_problem(relayd_binary, tmp_path):
     assert set(found) == {2, 3, 6, 7, 9, 10, 11, 16}, err
 
 
+def test_help_names_the_built_in_default(relayd_binary):
+    """-h prints the default configuration file, sysconfdir's (make check
+    passes it as SYSCONFDIR)."""
+    p = subprocess.run([relayd_binary, "-h"], capture_output=True,
+                       text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    m = re.search(r"-c, --config FILE .*\(default (/\S*)\)", p.stdout)
+    assert m, p.stdout
+    assert m.group(1).endswith("/mptcp-relay.ini"), m.group(1)
+    sysconfdir = os.environ.get("SYSCONFDIR")
+    if sysconfdir:
+        assert m.group(1) == f"{sysconfdir}/mptcp-relay.ini", m.group(1)
+
+
 def test_usage_error_exits_1(relayd_binary):
     p = subprocess.run([relayd_binary, "--no-such-option"],
                        capture_output=True, text=True, timeout=10,
