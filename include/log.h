@@ -20,7 +20,8 @@ enum log_level {
 /*
  * Set up logging to stderr. Under systemd (JOURNAL_STREAM names stderr)
  * lines carry a "<N>" priority prefix that the journal turns into the
- * entry's priority; otherwise a "level: " word.
+ * entry's priority, and no time (the journal has it); otherwise the time
+ * in UTC and a level word: "2026-12-06T04:17:18.123Z info: ".
  */
 void	log_init(enum log_level level);
 void	log_setlevel(enum log_level level);

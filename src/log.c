@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -107,10 +108,32 @@ log_level_name(enum log_level level)
 	return "unknown";
 }
 
+/*
+ * "2026-12-06T04:17:18.123Z": the wall clock in UTC with milliseconds,
+ * ISO 8601. The wall clock, not the monotonic one, because a reader
+ * matches it with other logs; one clock_gettime and one gmtime_r per
+ * line, as a session's line is written for every session.
+ */
+static void
+log_stamp(char *buf, size_t len)
+{
+	struct timespec	ts;
+	struct tm	tm;
+	size_t		n;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1 ||
+	    gmtime_r(&ts.tv_sec, &tm) == NULL ||
+	    (n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
 static void
 log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	char	msg[2048];
+	char	msg[2048], stamp[64];
 	int	n;
 
 	if (!log_enabled(level))
@@ -120,10 +143,14 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 		return;
 	if (errnum != 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
+	/* The journal stamps each entry itself. */
 	if (log_journal)
 		fprintf(stderr, "<%d>%s\n", (int)level, msg);
-	else
-		fprintf(stderr, "%s: %s\n", log_level_name(level), msg);
+	else {
+		log_stamp(stamp, sizeof(stamp));
+		fprintf(stderr, "%s %s: %s\n", stamp, log_level_name(level),
+		    msg);
+	}
 }
 
 #define LOG_FN(fn, lvl, witherr)				\

@@ -7,6 +7,7 @@ Every wait here is bounded: sockets carry timeouts, loops carry deadlines,
 and every process or thread started is stopped by whoever owns it.
 """
 
+import datetime
 import hashlib
 import itertools
 import os
@@ -377,6 +378,39 @@ SESSION_RE = re.compile(r"^info: (?P<name>[^\s:]+): (?P<fields>client=.*)$")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|"
                           r"runtime error:|SUMMARY: \w+Sanitizer")
 
+# A line of the daemon's log when stderr is not the journal:
+# "2026-12-06T04:17:18.123Z info: message", the time in UTC.
+LOG_LEVELS = r"(?:error|warning|notice|info|debug)"
+STAMPED_RE = re.compile(rf"^(?P<stamp>\S+) (?P<rest>{LOG_LEVELS}: .*)$",
+                        re.DOTALL)
+UNSTAMPED_RE = re.compile(rf"^{LOG_LEVELS}: ")
+STAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def strip_stamp(line):
+    """A line of the daemon's stderr without the time stamp of a log line,
+    and the problem with its stamp (None when there is none).
+
+    A log line must start with a well-formed UTC stamp, which is removed so
+    that patterns anchor on the level ("^info: "). Other lines (the bare
+    FILE:LINE problems of -t, a sanitizer's report) are returned as they
+    are."""
+    m = STAMPED_RE.match(line)
+    if m:
+        stamp = m.group("stamp")
+        problem = None
+        if not STAMP_RE.fullmatch(stamp):
+            problem = f"bad time stamp {stamp!r}"
+        else:
+            try:
+                datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+            except ValueError as e:
+                problem = f"bad time stamp {stamp!r}: {e}"
+        return m.group("rest"), problem
+    if UNSTAMPED_RE.match(line):
+        return line, "log line without a time stamp"
+    return line, None
+
 
 def parse_session_line(line):
     """The fields of a per-session line, in order, or None for another line."""
@@ -404,7 +438,13 @@ def split_addr(text):
 
 
 class Daemon:
-    """mptcp-relayd run in the foreground, its stderr collected line by line."""
+    """mptcp-relayd run in the foreground, its stderr collected line by line.
+
+    lines holds each line with the time stamp of a log line removed (see
+    strip_stamp), so that patterns anchor on the level; the file at
+    log_path keeps them as written. A log line with a missing or malformed
+    stamp is kept in stamp_problems, makes wait_line fail, and fails the
+    test at teardown."""
 
     def __init__(self, binary, workdir, config, args=(), prefix=(), env=None,
                  name="relay"):
@@ -419,6 +459,7 @@ class Daemon:
             self.env.update(env)
         self.log_path = os.path.join(workdir, f"{name}.log")
         self.lines = []
+        self.stamp_problems = []
         self._cv = threading.Condition()
         self._eof = False
         self.proc = None
@@ -445,8 +486,11 @@ class Daemon:
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 log.write(line + "\n")
                 log.flush()
+                stripped, problem = strip_stamp(line)
                 with self._cv:
-                    self.lines.append(line)
+                    self.lines.append(stripped)
+                    if problem:
+                        self.stamp_problems.append(f"{problem}: {line!r}")
                     self._cv.notify_all()
         with self._cv:
             self._eof = True
@@ -460,6 +504,9 @@ class Daemon:
         i = start
         with self._cv:
             while True:
+                if self.stamp_problems:
+                    raise Failure("log line of the wrong format: "
+                                  + self.stamp_problems[0])
                 while i < len(self.lines):
                     m = rx.search(self.lines[i])
                     if m:
@@ -551,6 +598,13 @@ class Daemon:
     def sanitizer_reports(self):
         with self._cv:
             return [ln for ln in self.lines if SANITIZER_RE.search(ln)]
+
+    def log_problems(self):
+        """What a test must not end with: sanitizer reports and log lines
+        of the wrong format."""
+        with self._cv:
+            stamps = list(self.stamp_problems)
+        return self.sanitizer_reports() + stamps
 
     def rss_kib(self):
         with open(f"/proc/{self.pid}/status") as f:

@@ -268,7 +268,7 @@ class ServiceRun:
             if was_running and status != 0:
                 problems.append(f"pid {d.pid}: SIGTERM at teardown gave "
                                 f"exit status {status}")
-            for line in d.sanitizer_reports():
+            for line in d.log_problems():
                 problems.append(f"pid {d.pid}: {line}")
         for n in self.notifiers:
             n.close()

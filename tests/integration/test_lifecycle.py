@@ -3,6 +3,7 @@
 """The daemon's life: configuration checks, start-up failures, stopping on
 signals, running out of descriptors, MPTCP switched off, log levels."""
 
+import datetime
 import os
 import re
 import select
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from helpers import (GLOBAL_SECTION, KIB, SESSION_RE, Failure,
+from helpers import (GLOBAL_SECTION, KIB, SESSION_RE, STAMP_RE, Failure,
                      check_session, connect, echo_exchange, free_port,
                      is_mptcp, wait_closed, wait_until)
 
@@ -183,6 +184,20 @@ def test_check_reports_every_problem(relayd_binary, tmp_path):
     status, found, err = run_check(relayd_binary, tmp_path, lines)
     assert status == 1, err
     assert set(found) == {2, 3, 6, 7, 9, 10, 11, 16}, err
+
+
+def test_help_names_the_built_in_default(relayd_binary):
+    """-h prints the default configuration file, sysconfdir's (make check
+    passes it as SYSCONFDIR)."""
+    p = subprocess.run([relayd_binary, "-h"], capture_output=True,
+                       text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    m = re.search(r"-c, --config FILE .*\(default (/\S*)\)", p.stdout)
+    assert m, p.stdout
+    assert m.group(1).endswith("/mptcp-relay.ini"), m.group(1)
+    sysconfdir = os.environ.get("SYSCONFDIR")
+    if sysconfdir:
+        assert m.group(1) == f"{sysconfdir}/mptcp-relay.ini", m.group(1)
 
 
 def test_usage_error_exits_1(relayd_binary):
@@ -469,3 +484,92 @@ def test_log_level_option_overrides_file(relayd, backend):
     b.wait_done(b.wait_accepted(), 5)
     time.sleep(0.5)
     assert not re.search(r"(?m)^(info|debug): ", d.text()), d.text()
+
+
+# --- log format --------------------------------------------------------------
+
+def stamp_seconds(line):
+    """The time stamp that starts a raw log line, in seconds since the
+    epoch."""
+    stamp = line.split(" ", 1)[0]
+    assert STAMP_RE.fullmatch(stamp), line
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ") \
+        .replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def test_log_lines_carry_the_utc_time(relayd, backend):
+    """Outside the journal every line starts with the time in UTC, with
+    milliseconds, whatever the daemon's time zone."""
+    b = backend()
+    port = free_port()
+    t0 = time.time()
+    # Five and a half hours from UTC, written so that it needs no tzdata.
+    d = relayd(GLOBAL_SECTION + listener("t", f"127.0.0.1:{port}", b.addr),
+               env={"TZ": "IST-5:30"})
+    c = connect("127.0.0.1", port, mptcp=True)
+    me = c.getsockname()
+    assert echo_exchange(c, b"what time is it", shut_wr=True) == \
+        b"what time is it"
+    c.close()
+    d.wait_session(me[1])
+    t1 = time.time()
+    with open(d.log_path) as f:
+        raw = f.read().splitlines()
+    assert any(" info: t: client=" in ln for ln in raw), raw
+    for line in raw:
+        # Stamps are cut to the millisecond.
+        assert t0 - 0.001 <= stamp_seconds(line) <= t1, (t0, t1, line)
+
+
+def test_journal_lines_carry_priority_only(relayd_binary, backend, tmp_path):
+    """With stderr connected to the journal (JOURNAL_STREAM names it), a
+    line is "<N>message": journald records the time itself."""
+    b = backend()
+    port = free_port()
+    cfg = tmp_path / "journal.ini"
+    cfg.write_text(GLOBAL_SECTION + listener("j", f"127.0.0.1:{port}",
+                                             b.addr))
+    r, w = os.pipe()
+    st = os.fstat(w)
+    env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+    p = subprocess.Popen([relayd_binary, "-c", str(cfg)], env=env,
+                         stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=w)
+    os.close(w)
+    lines, rest = [], b""
+
+    def read_until(pred, timeout):
+        nonlocal rest
+        deadline = time.monotonic() + timeout
+        while not pred():
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                raise Failure(f"timed out; stderr so far: {lines}")
+            chunk = os.read(r, 65536)
+            if not chunk:
+                return
+            *done, rest = (rest + chunk).split(b"\n")
+            lines.extend(ln.decode() for ln in done)
+
+    try:
+        read_until(lambda: any("started" in ln for ln in lines), 15)
+        c = connect("127.0.0.1", port, mptcp=True)
+        assert echo_exchange(c, b"journal", shut_wr=True) == b"journal"
+        c.close()
+        read_until(lambda: any("j: client=" in ln for ln in lines), 10)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(15) == 0, lines
+        read_until(lambda: False, 5)    # to the end of stderr
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+        os.close(r)
+    assert rest == b"", rest
+    assert any(re.fullmatch(r"<5>mptcp-relayd .* started: .*", ln)
+               for ln in lines), lines
+    assert any(re.fullmatch(r"<6>j: client=127\.0\.0\.1:\d+ .*", ln)
+               for ln in lines), lines
+    for ln in lines:
+        assert re.fullmatch(r"<[3-7]>[^<].*", ln), ln
+        assert not STAMP_RE.search(ln), ln

@@ -224,6 +224,10 @@ def main():
     relayed = [ln for ln in lines if field(ln, "bytes_in") == str(len(request))]
     check(len(relayed) == 1, "one session line for the relayed request")
     line = relayed[0]
+    # Not the journal: the line carries the time in UTC, then the level.
+    check(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: web: "
+                   r"client=", line) is not None,
+          f"the session line starts with the UTC time: {line}")
     check(field(line, "mptcp") == "yes", "mptcp=yes")
     check(field(line, "upstream") == upstream, f"upstream={upstream}")
     check(field(line, "bytes_out") == str(len(reply_sent)),

@@ -13,8 +13,12 @@
 #include <string.h>
 
 #include "parse.h"
+#include "testutil.h"
 
-/* Stored in an output on entry, to show that a failed parse left it alone. */
+/*
+ * Stored in an output before a parse: a failed parse must leave it alone,
+ * a successful one must overwrite it (even with the value it held last).
+ */
 #define UNTOUCHED	UINT64_C(0xdeadbeef)
 
 static void	assert_uint_fails(const char *, uint64_t, uint64_t,
@@ -73,7 +77,7 @@ assert_hostport(const char *s, enum parse_host_kind kind, const char *host,
 
 START_TEST(test_uint_accepts_decimal)
 {
-	uint64_t	 v = 0;
+	uint64_t	 v = UNTOUCHED;
 	const char	*why = NULL;
 
 	ck_assert_int_eq(parse_uint("0", 0, 10, &v, &why), 0);
@@ -90,7 +94,7 @@ END_TEST
 
 START_TEST(test_uint_accepts_range_bounds)
 {
-	uint64_t	 v = 0;
+	uint64_t	 v = UNTOUCHED;
 	const char	*why = NULL;
 
 	ck_assert_int_eq(parse_uint("1", 1, 65535, &v, &why), 0);
@@ -157,7 +161,7 @@ END_TEST
 
 START_TEST(test_size_plain_bytes)
 {
-	uint64_t	 v = 0;
+	uint64_t	 v = UNTOUCHED;
 	const char	*why = NULL;
 
 	ck_assert_int_eq(parse_size("0", UINT64_MAX, &v, &why), 0);
@@ -169,19 +173,22 @@ END_TEST
 
 START_TEST(test_size_suffixes)
 {
-	uint64_t	 v = 0;
+	uint64_t	 v = UNTOUCHED;
 	const char	*why = NULL;
 
 	ck_assert_int_eq(parse_size("256k", UINT64_MAX, &v, &why), 0);
 	ck_assert_uint_eq(v, 262144);
+	v = UNTOUCHED;
 	ck_assert_int_eq(parse_size("256K", UINT64_MAX, &v, &why), 0);
 	ck_assert_uint_eq(v, 262144);
 	ck_assert_int_eq(parse_size("4m", UINT64_MAX, &v, &why), 0);
 	ck_assert_uint_eq(v, 4194304);
+	v = UNTOUCHED;
 	ck_assert_int_eq(parse_size("4M", UINT64_MAX, &v, &why), 0);
 	ck_assert_uint_eq(v, 4194304);
 	ck_assert_int_eq(parse_size("1g", UINT64_MAX, &v, &why), 0);
 	ck_assert_uint_eq(v, 1073741824);
+	v = UNTOUCHED;
 	ck_assert_int_eq(parse_size("1G", UINT64_MAX, &v, &why), 0);
 	ck_assert_uint_eq(v, 1073741824);
 }
@@ -189,7 +196,7 @@ END_TEST
 
 START_TEST(test_size_max_is_inclusive)
 {
-	uint64_t	 v = 0;
+	uint64_t	 v = UNTOUCHED;
 	const char	*why = NULL;
 
 	ck_assert_int_eq(parse_size("1g", 1073741824, &v, &why), 0);
@@ -239,7 +246,7 @@ END_TEST
 
 START_TEST(test_duration_units)
 {
-	uint64_t	 ms = 0;
+	uint64_t	 ms = UNTOUCHED;
 	const char	*why = NULL;
 
 	ck_assert_int_eq(parse_duration("500ms", UINT64_MAX, &ms, &why), 0);
@@ -252,6 +259,7 @@ START_TEST(test_duration_units)
 	ck_assert_uint_eq(ms, 3600000);
 	ck_assert_int_eq(parse_duration("0", UINT64_MAX, &ms, &why), 0);
 	ck_assert_uint_eq(ms, 0);
+	ms = UNTOUCHED;
 	ck_assert_int_eq(parse_duration("0ms", UINT64_MAX, &ms, &why), 0);
 	ck_assert_uint_eq(ms, 0);
 }
@@ -259,7 +267,7 @@ END_TEST
 
 START_TEST(test_duration_bare_number_is_seconds)
 {
-	uint64_t	 ms = 0;
+	uint64_t	 ms = UNTOUCHED;
 	const char	*why = NULL;
 
 	ck_assert_int_eq(parse_duration("45", UINT64_MAX, &ms, &why), 0);
@@ -269,7 +277,7 @@ END_TEST
 
 START_TEST(test_duration_units_any_case)
 {
-	uint64_t	 ms = 0;
+	uint64_t	 ms = UNTOUCHED;
 	const char	*why = NULL;
 
 	ck_assert_int_eq(parse_duration("500MS", UINT64_MAX, &ms, &why), 0);
@@ -612,12 +620,5 @@ parse_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(parse_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+	return testutil_run(srunner_create(parse_suite()));
 }

@@ -19,7 +19,6 @@
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include "compat.h"
 #include "log.h"
 #include "sock.h"
+#include "testutil.h"
 
 #define WAIT_MS		5000	/* for the second subflow to appear */
 
@@ -51,9 +51,7 @@ ip(const char *args)
 static void
 netns_setup(bool second_path)
 {
-	ck_assert_msg(unshare(CLONE_NEWNET) == 0,
-	    "cannot make a network namespace: %s", strerror(errno));
-	ip("link set lo up");
+	testutil_netns();
 	ip("mptcp limits set subflows 2 add_addr_accepted 0");
 	if (second_path)
 		ip("mptcp endpoint add 127.0.0.2 dev lo subflow");
@@ -256,47 +254,22 @@ START_TEST(test_plain_tcp_refused)
 }
 END_TEST
 
-/*
- * Whether the kernel tests can run: root, MPTCP and iproute2. Outside CI
- * they are left out, saying why; in CI they run, and fail.
- */
-static bool
-kernel_tests_possible(void)
-{
-	const char	*why = NULL;
-
-	if (geteuid() != 0)
-		why = "they need root (network namespaces)";
-	else if (access("/proc/sys/net/mptcp/enabled", F_OK) == -1)
-		why = "the kernel has no MPTCP";
-	else if (system("ip -V >/dev/null 2>&1") != 0)
-		why = "no 'ip' command (iproute2)";
-	if (why == NULL || getenv("CI") != NULL)
-		return true;
-	fprintf(stderr, "check_sock_subflows: NOT run: %s\n", why);
-	return false;
-}
-
 int
 main(void)
 {
 	Suite	*s = suite_create("sock_subflows");
 	TCase	*tk = tcase_create("kernel");
-	SRunner	*sr;
-	int	 failed;
 
 	log_init(LOG_LVL_ERROR);
-	if (!kernel_tests_possible())
-		return 77;	/* automake's SKIP */
-	tcase_set_timeout(tk, 20);
-	tcase_add_test(tk, test_single_subflow_matches_socket_names);
-	tcase_add_test(tk, test_two_subflows_with_addresses);
-	tcase_add_test(tk, test_count_beyond_max);
-	tcase_add_test(tk, test_plain_tcp_refused);
-	suite_add_tcase(s, tk);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	/* Every test here needs the kernel: left out, none runs (SKIP). */
+	if (testutil_kernel_tests("check_sock_subflows",
+	    TESTUTIL_NEED_IPROUTE2)) {
+		tcase_set_timeout(tk, 20);
+		tcase_add_test(tk, test_single_subflow_matches_socket_names);
+		tcase_add_test(tk, test_two_subflows_with_addresses);
+		tcase_add_test(tk, test_count_beyond_max);
+		tcase_add_test(tk, test_plain_tcp_refused);
+		suite_add_tcase(s, tk);
+	}
+	return testutil_run(srunner_create(s));
 }

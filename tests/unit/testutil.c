@@ -1,0 +1,297 @@
+/*
+ * Copyright (c) 2026 The mptcp-relayd authors
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+#include "autoconf.h"
+
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "compat.h"
+#include "testutil.h"
+
+#define TESTUTIL_WHY_MAX	256
+
+/* Decided by testutil_kernel_tests() before any test runs; see testutil.h. */
+static struct {
+	bool		 tu_decided;
+	bool		 tu_possible;	/* kernel tests can run here */
+	bool		 tu_left_out;	/* ... and, as they cannot, were left out */
+	pid_t		 tu_runner;	/* the runner: a test in it did not fork */
+	const char	*tu_prog;
+	char		 tu_why[TESTUTIL_WHY_MAX];	/* why they cannot */
+} testutil;
+
+static int	testutil_because(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+/* Store the reason in why; returns -1 for the caller to return. */
+static int
+testutil_because(char *why, size_t len, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* CI=true (or any value but "", "0" and "false"): nothing may be skipped. */
+static bool
+testutil_ci(void)
+{
+	const char	*e = getenv("CI");
+
+	return e != NULL && *e != '\0' && strcmp(e, "0") != 0 &&
+	    strcmp(e, "false") != 0;
+}
+
+/* Write a sysctl of the current namespace; -1 with errno set on failure. */
+static int
+testutil_sysctl_set(const char *name, const char *value)
+{
+	char	path[256];
+	size_t	len = strlen(value);
+	ssize_t	n;
+	int	fd, saved;
+
+	snprintf(path, sizeof(path), "/proc/sys/%s", name);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = write(fd, value, len);
+	saved = errno;
+	close(fd);
+	if (n != (ssize_t)len) {
+		errno = n == -1 ? saved : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* Bring the loopback interface of the current namespace up. */
+static int
+testutil_lo_up(void)
+{
+	struct ifreq	ifr;
+	int		fd, saved, rc = 0;
+
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == -1)
+		rc = -1;
+	else {
+		ifr.ifr_flags |= IFF_UP;
+		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/*
+ * Everything testutil_netns() does but ignoring SIGPIPE, and an MPTCP
+ * socket of each family: 0, or -1 with the reason in why. Both the
+ * decision and each test go through here, so they cannot disagree.
+ */
+static int
+testutil_netns_try(char *why, size_t len)
+{
+	static const struct {
+		int		 family;
+		const char	*name;
+	} fams[] = { { AF_INET, "IPv4" }, { AF_INET6, "IPv6" } };
+	size_t	i;
+	int	fd;
+
+	if (unshare(CLONE_NEWNET) == -1)
+		return testutil_because(why, len, "cannot make a network "
+		    "namespace (%s): kernel tests need root", strerror(errno));
+	if (testutil_lo_up() == -1)
+		return testutil_because(why, len, "cannot bring lo up in a "
+		    "new network namespace: %s", strerror(errno));
+	if (testutil_sysctl_set("net/mptcp/enabled", "1") == -1) {
+		if (errno == ENOENT)
+			return testutil_because(why, len, "the kernel has no "
+			    "MPTCP (no /proc/sys/net/mptcp)");
+		return testutil_because(why, len, "cannot set "
+		    "net.mptcp.enabled: %s", strerror(errno));
+	}
+	/* Linux 6.12 and later: lost SYNs must not turn MPTCP off. */
+	if (testutil_sysctl_set("net/mptcp/blackhole_timeout", "0") == -1 &&
+	    errno != ENOENT)
+		return testutil_because(why, len, "cannot set "
+		    "net.mptcp.blackhole_timeout: %s", strerror(errno));
+	for (i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+		fd = socket(fams[i].family, SOCK_STREAM | SOCK_CLOEXEC,
+		    IPPROTO_MPTCP);
+		if (fd == -1)
+			return testutil_because(why, len, "the kernel refuses "
+			    "%s MPTCP sockets: %s", fams[i].name,
+			    strerror(errno));
+		close(fd);
+	}
+	return 0;
+}
+
+/* In a forked child, so that the runner keeps its own namespace. */
+static void
+testutil_decide(unsigned need, char *why, size_t len)
+{
+	ssize_t	n;
+	size_t	got = 0;
+	pid_t	pid;
+	int	p[2], st;
+
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		testutil_because(why, len, "pipe: %s", strerror(errno));
+		return;
+	}
+	if ((pid = fork()) == -1) {
+		testutil_because(why, len, "fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		why[0] = '\0';
+		if (testutil_netns_try(why, len) == 0 &&
+		    (need & TESTUTIL_NEED_IPROUTE2) &&
+		    system("ip mptcp limits show >/dev/null 2>&1") != 0)
+			testutil_because(why, len, "'ip mptcp limits show' "
+			    "fails (install iproute2)");
+		if (write(p[1], why, strlen(why)) == -1)
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	while (got < len - 1 &&
+	    ((n = read(p[0], why + got, len - 1 - got)) > 0 ||
+	    (n == -1 && errno == EINTR)))
+		if (n > 0)
+			got += (size_t)n;
+	why[got] = '\0';
+	close(p[0]);
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	if (got == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		testutil_because(why, len, "the check in a child process "
+		    "failed (wait status %d)", st);
+}
+
+bool
+testutil_kernel_tests(const char *prog, unsigned need)
+{
+	const char	*e;
+
+	testutil.tu_decided = true;
+	testutil.tu_runner = getpid();
+	testutil.tu_prog = prog;
+	testutil.tu_why[0] = '\0';
+	if ((e = getenv("CK_FORK")) != NULL && strcmp(e, "no") == 0)
+		testutil_because(testutil.tu_why, sizeof(testutil.tu_why),
+		    "CK_FORK=no: each must fork to enter a network "
+		    "namespace of its own");
+	else
+		testutil_decide(need, testutil.tu_why,
+		    sizeof(testutil.tu_why));
+	testutil.tu_possible = testutil.tu_why[0] == '\0';
+	if (testutil.tu_possible)
+		return true;
+	if (testutil_ci()) {
+		fprintf(stderr, "%s: CI: kernel tests cannot run: %s\n", prog,
+		    testutil.tu_why);
+		return true;
+	}
+	fprintf(stderr, "%s: kernel tests NOT run: %s\n", prog,
+	    testutil.tu_why);
+	testutil.tu_left_out = true;
+	return false;
+}
+
+void
+testutil_netns(void)
+{
+	char	why[TESTUTIL_WHY_MAX];
+
+	ck_assert_msg(testutil.tu_decided, "testutil_kernel_tests() was not "
+	    "called before the kernel tests");
+	ck_assert_msg(testutil.tu_possible, "kernel tests cannot run here: %s",
+	    testutil.tu_why);
+	ck_assert_msg(getpid() != testutil.tu_runner, "a kernel test must "
+	    "run in a forked child (CK_FORK)");
+	if (testutil_netns_try(why, sizeof(why)) == -1)
+		ck_abort_msg("%s", why);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+long long
+testutil_sysctl_read(const char *name)
+{
+	char		 path[256], buf[64], *end;
+	long long	 v;
+	ssize_t		 n;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/%s", name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		ck_assert_msg(errno == ENOENT, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_msg(n > 0, "%s: nothing read", path);
+	buf[n] = '\0';
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	ck_assert_msg(errno == 0 && end != buf && v >= 0,
+	    "%s: not a number: %s", path, buf);
+	return v;
+}
+
+void
+testutil_sysctl_write(const char *name, const char *value)
+{
+	ck_assert_msg(testutil_sysctl_set(name, value) == 0,
+	    "cannot write '%s' to /proc/sys/%s: %s", value, name,
+	    strerror(errno));
+}
+
+int
+testutil_run(SRunner *sr)
+{
+	int	failed, ran;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	ran = srunner_ntests_run(sr);
+	srunner_free(sr);
+	if (failed > 0)
+		return EXIT_FAILURE;
+	if (testutil.tu_left_out) {
+		fprintf(stderr, "%s: SKIP: %d other test%s passed; the kernel "
+		    "tests were left out: %s\n", testutil.tu_prog, ran,
+		    ran == 1 ? "" : "s", testutil.tu_why);
+		return 77;	/* automake's SKIP: a partial run is no PASS */
+	}
+	return EXIT_SUCCESS;
+}
