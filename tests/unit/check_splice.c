@@ -45,6 +45,7 @@
 #include "session.h"
 #include "sock.h"
 #include "splice.h"
+#include "testutil.h"
 
 #define KIB	1024
 #define MIB	(1024 * 1024)
@@ -54,27 +55,7 @@
 static void
 kernel_setup(void)
 {
-	struct ifreq	ifr;
-	int		fd;
-
-	if (unshare(CLONE_NEWNET) == -1) {
-		if (getenv("CI") != NULL)
-			ck_abort_msg("CI: cannot make a network namespace: %s",
-			    strerror(errno));
-		fprintf(stderr, "check_splice: cannot make a network "
-		    "namespace (%s): kernel tests need root\n",
-		    strerror(errno));
-		exit(77);
-	}
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	ck_assert_int_ge(fd, 0);
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	ck_assert_int_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
-	ifr.ifr_flags |= IFF_UP;
-	ck_assert_int_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
-	close(fd);
-	signal(SIGPIPE, SIG_IGN);
+	testutil_netns();
 }
 
 static long long
@@ -1010,6 +991,8 @@ splice_suite(void)
 	tcase_add_test(tp, test_pool_reuses_and_trims);
 	suite_add_tcase(s, tp);
 
+	if (!testutil_kernel_tests("check_splice", 0))
+		return s;
 	/* Each test forks (CK_FORK): its own namespace, filter and log. */
 	tcase_set_timeout(tk, 60);
 	tcase_add_test(tk, test_fill_never_exceeds_cap);
@@ -1028,12 +1011,6 @@ splice_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(splice_suite());
-	int	 failed;
-
 	log_init(LOG_LVL_INFO);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return testutil_run(srunner_create(splice_suite()));
 }
