@@ -358,7 +358,7 @@ config_scan_line(struct config_parser *p, char *line)
  * inih's line reader: fetch the next line, count it, strip leading blanks
  * (so an indented key is never taken for a continuation line) and the line
  * end, and refuse lines longer than inih's buffer instead of letting inih
- * split them.
+ * split them, and lines holding a NUL byte instead of letting it cut them.
  */
 static char *
 config_reader(char *str, int num, void *stream)
@@ -393,6 +393,12 @@ config_reader(char *str, int num, void *stream)
 	}
 	p->p_line++;
 	line = p->p_linebuf;
+	if (memchr(line, '\0', len) != NULL) {
+		/* The value would end there and the rest vanish unseen. */
+		config_error(p, p->p_line, "NUL byte in line");
+		out = "";
+		goto done;
+	}
 	if (p->p_line == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0) {
 		line += 3;		/* a UTF-8 byte order mark */
 		len -= 3;
@@ -414,6 +420,7 @@ config_reader(char *str, int num, void *stream)
 		out = "";
 	} else
 		out = config_scan_line(p, line);
+done:
 	snprintf(str, (size_t)num, "%s\n", out);
 	return str;
 }

@@ -185,6 +185,16 @@ def test_check_reports_every_problem(relayd_binary, tmp_path):
     assert set(found) == {2, 3, 6, 7, 9, 10, 11, 16}, err
 
 
+def test_check_refuses_nul_byte(relayd_binary, tmp_path):
+    """A NUL byte would end the value where it stands and drop the rest of
+    the line without a word: the line is refused, with its number."""
+    lines = ["[a]", "listen = 127.0.0.1:2000\0junk",
+             "upstream = 127.0.0.1:80"]
+    status, found, err = run_check(relayd_binary, tmp_path, lines)
+    assert status == 1, err
+    assert any("NUL byte" in m for m in found.get(2, [])), err
+
+
 def test_usage_error_exits_1(relayd_binary):
     p = subprocess.run([relayd_binary, "--no-such-option"],
                        capture_output=True, text=True, timeout=10,

@@ -11,11 +11,13 @@
 #include <arpa/inet.h>
 
 #include <check.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "compat.h"
 #include "config.h"
@@ -142,6 +144,8 @@ static const struct bad_value bad_values[] = {
 };
 
 static struct config *load(const char *, struct config_diag *);
+static struct config *load_file(const char *, size_t, struct config_diag *,
+		    char *, size_t);
 static void	diag_dump(const struct config_diag *);
 static void	diag_check(const struct config_diag *, const char *, bool,
 		    const char *, int);
@@ -178,6 +182,33 @@ load(const char *text, struct config_diag *d)
 	d->cd_msgs = NULL;
 	d->cd_count = 0;
 	return (config_load_string(text, "t.ini", d));
+}
+
+/*
+ * Write len bytes of text (NUL bytes included) to a new file and load it
+ * with config_load; its name, which the messages carry, goes to path.
+ */
+static struct config *
+load_file(const char *text, size_t len, struct config_diag *d, char *path,
+    size_t pathlen)
+{
+	struct config	*cf;
+	const char	*tmp;
+	int		 fd;
+
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	ck_assert_int_lt(snprintf(path, pathlen, "%s/check_config.XXXXXX",
+	    tmp), (int)pathlen);
+	fd = mkstemp(path);
+	ck_assert_msg(fd != -1, "mkstemp %s: %s", path, strerror(errno));
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+	d->cd_msgs = NULL;
+	d->cd_count = 0;
+	cf = config_load(path, d);
+	ck_assert_int_eq(unlink(path), 0);
+	return (cf);
 }
 
 static void
@@ -1050,6 +1081,39 @@ START_TEST(test_too_many_listen_lines)
 }
 END_TEST
 
+/*
+ * A NUL byte ends a C string: the rest of the line would be dropped
+ * without a word. Only a file can hold one (config_load_string cannot).
+ */
+START_TEST(test_nul_byte_in_line)
+{
+	static const char text[] = "[a]\n"
+	    "listen = 127.0.0.1:2000\0junk\n"
+	    "upstream = 127.0.0.1:80\n"
+	    "backlog = 5\0\n"
+	    "; a comment\0too\n";
+	struct config_diag	 d;
+	struct config		*cf;
+	char			 path[256], want[300];
+
+	cf = load_file(text, sizeof(text) - 1, &d, path, sizeof(path));
+	if (cf != NULL)
+		diag_dump(&d);
+	ck_assert_ptr_null(cf);
+	snprintf(want, sizeof(want), "%s:2: NUL byte in line", path);
+	assert_diag(&d, want);
+	snprintf(want, sizeof(want), "%s:4: NUL byte in line", path);
+	assert_diag(&d, want);
+	snprintf(want, sizeof(want), "%s:5: NUL byte in line", path);
+	assert_diag(&d, want);
+	/* The refused listen line leaves [a] without one. */
+	snprintf(want, sizeof(want), "%s:1: [a]: missing 'listen'", path);
+	assert_diag(&d, want);
+	assert_diag_count(&d, 4);
+	config_diag_free(&d);
+}
+END_TEST
+
 START_TEST(test_unreadable_file)
 {
 	struct config_diag	 d = { NULL, 0 };
@@ -1461,6 +1525,7 @@ config_suite(void)
 	tcase_add_test(tc, test_user_and_group);
 	tcase_add_test(tc, test_workers);
 	tcase_add_test(tc, test_too_many_listen_lines);
+	tcase_add_test(tc, test_nul_byte_in_line);
 	tcase_add_test(tc, test_unreadable_file);
 	suite_add_tcase(s, tc);
 
