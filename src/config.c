@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
+#include <search.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,7 @@ struct config_parser {
 		SEC_BROKEN,	/* a bad header: its keys are not checked */
 	}			 p_sec;
 	struct listener_config	*p_lc;
+	void			*p_sections;	/* tsearch(3) tree, by name */
 	int			 p_keyline[KEYS_MAX];	/* first line of each key */
 	int			 p_global_line;
 	int			 p_group_line;	/* of 'group' in [global] */
@@ -269,11 +271,28 @@ section_name_valid(const char *name, const char **why)
 	return 0;
 }
 
+/* Order of the tree of section names. */
+static int
+section_cmp(const void *a, const void *b)
+{
+	const struct listener_config	*la = a, *lb = b;
+
+	return strcmp(la->lc_name, lb->lc_name);
+}
+
+/* tdestroy(3) frees the nodes; the listeners in them are the config's. */
+static void
+section_node_free(void *lc)
+{
+	(void)lc;
+}
+
 static void
 config_section_begin(struct config_parser *p, const char *name)
 {
-	struct listener_config	*lc;
+	struct listener_config	*lc, *first;
 	const char		*why;
+	void			*node;
 
 	memset(p->p_keyline, 0, sizeof(p->p_keyline));
 	p->p_lc = NULL;
@@ -295,16 +314,19 @@ config_section_begin(struct config_parser *p, const char *name)
 		    name, why);
 		return;
 	}
-	TAILQ_FOREACH(lc, &p->p_cf->cf_listeners, lc_entry) {
-		if (strcmp(lc->lc_name, name) == 0) {
-			config_error(p, p->p_line,
-			    "section [%s] defined twice (first on line %d)",
-			    name, lc->lc_line);
-			return;
-		}
-	}
-	if ((lc = listener_config_new(name, p->p_line)) == NULL) {
+	/* A tree, not a walk of the list: 20,000 sections took a minute. */
+	if ((lc = listener_config_new(name, p->p_line)) == NULL ||
+	    (node = tsearch(lc, &p->p_sections, section_cmp)) == NULL) {
+		free(lc);
 		config_error(p, p->p_line, "out of memory");
+		return;
+	}
+	first = *(struct listener_config **)node;
+	if (first != lc) {
+		config_error(p, p->p_line,
+		    "section [%s] defined twice (first on line %d)", name,
+		    first->lc_line);
+		free(lc);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&p->p_cf->cf_listeners, lc, lc_entry);
@@ -775,13 +797,207 @@ addr_overlap(const struct config_addr *a, const struct config_addr *b)
 	    IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr));
 }
 
+/*
+ * The check of colliding listen addresses. Two addresses collide only on
+ * the same port, so the addresses are sorted by port, then by address,
+ * then by file order; within one port, an address collides with an equal
+ * one (the first of its run in that order) or with the first address of
+ * a kind that covers it (a wildcard of its family, a dual-stack wildcard)
+ * or that it covers. Each is reported against the earliest line it
+ * collides with, as a walk over every earlier address would, in
+ * O(n log n) instead of O(n^2): 64,000 addresses took 200 s.
+ */
+struct listen_ref {
+	const struct config_addr	*lr_addr;
+	const struct listener_config	*lr_lc;
+	size_t				 lr_seq;	/* file order */
+	uint16_t			 lr_port;	/* host order */
+	const void			*lr_bytes;	/* the address */
+	size_t				 lr_len;	/* 4 or 16 */
+	unsigned			 lr_kind;	/* enum listen_kind */
+	const struct listen_ref		*lr_hit;	/* collides with */
+};
+
+/* The kinds of listen address, as far as collisions go. */
+enum listen_kind {
+	LK_V4,			/* an IPv4 address */
+	LK_V4_ANY,		/* 0.0.0.0 */
+	LK_V6,			/* an IPv6 address */
+	LK_V6_ANY,		/* [::] */
+	LK_DUAL,		/* "*": [::] without IPV6_V6ONLY */
+	LK_COUNT
+};
+
+/* Classes of addresses on one port; each class keeps its first address. */
+#define CLS_V4		0x01	/* any IPv4 address, 0.0.0.0 included */
+#define CLS_V4_ANY	0x02
+#define CLS_V6		0x04	/* any IPv6 address, [::] and "*" included */
+#define CLS_V6_ANY	0x08	/* [::] and "*" */
+#define CLS_DUAL	0x10
+#define CLS_ALL		0x20
+#define CLS_NCLASSES	6
+
+/* Per kind: the classes an address is in, and those it collides with. */
+static const struct {
+	unsigned	lk_in;
+	unsigned	lk_hits;
+} listen_kinds[LK_COUNT] = {
+	[LK_V4] = { CLS_V4, CLS_V4_ANY | CLS_DUAL },
+	[LK_V4_ANY] = { CLS_V4 | CLS_V4_ANY, CLS_V4 | CLS_DUAL },
+	[LK_V6] = { CLS_V6, CLS_V6_ANY },
+	[LK_V6_ANY] = { CLS_V6 | CLS_V6_ANY, CLS_V6 },
+	[LK_DUAL] = { CLS_V6 | CLS_V6_ANY | CLS_DUAL, CLS_ALL },
+};
+
+static void
+listen_ref_init(struct listen_ref *r, const struct listener_config *lc,
+    const struct config_addr *ca, size_t seq)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	memset(r, 0, sizeof(*r));
+	r->lr_addr = ca;
+	r->lr_lc = lc;
+	r->lr_seq = seq;
+	if (ca->ca_ss.ss_family == AF_INET) {
+		sin = (const struct sockaddr_in *)&ca->ca_ss;
+		r->lr_port = ntohs(sin->sin_port);
+		r->lr_bytes = &sin->sin_addr;
+		r->lr_len = sizeof(sin->sin_addr);
+		r->lr_kind = sin->sin_addr.s_addr == htonl(INADDR_ANY) ?
+		    LK_V4_ANY : LK_V4;
+		return;
+	}
+	sin6 = (const struct sockaddr_in6 *)&ca->ca_ss;
+	r->lr_port = ntohs(sin6->sin6_port);
+	r->lr_bytes = &sin6->sin6_addr;
+	r->lr_len = sizeof(sin6->sin6_addr);
+	if (ca->ca_dualstack)
+		r->lr_kind = LK_DUAL;
+	else
+		r->lr_kind = IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) ?
+		    LK_V6_ANY : LK_V6;
+}
+
+static bool
+listen_same_addr(const struct listen_ref *a, const struct listen_ref *b)
+{
+	return a->lr_len == b->lr_len &&
+	    memcmp(a->lr_bytes, b->lr_bytes, a->lr_len) == 0;
+}
+
+/* By port, then family and address, then file order. */
+static int
+listen_ref_cmp(const void *a, const void *b)
+{
+	const struct listen_ref	*ra = *(const struct listen_ref *const *)a;
+	const struct listen_ref	*rb = *(const struct listen_ref *const *)b;
+	int			 c;
+
+	if (ra->lr_port != rb->lr_port)
+		return ra->lr_port < rb->lr_port ? -1 : 1;
+	if (ra->lr_len != rb->lr_len)
+		return ra->lr_len < rb->lr_len ? -1 : 1;	/* the family */
+	if ((c = memcmp(ra->lr_bytes, rb->lr_bytes, ra->lr_len)) != 0)
+		return c;
+	return ra->lr_seq < rb->lr_seq ? -1 : ra->lr_seq > rb->lr_seq;
+}
+
+/* Set lr_hit of each address of one port, sorted[0] to sorted[n - 1]. */
+static void
+listen_port_check(struct listen_ref **sorted, size_t n)
+{
+	const struct listen_ref	*first[CLS_NCLASSES], *run, *cand;
+	struct listen_ref	*r;
+	unsigned		 in, c;
+	size_t			 i;
+
+	memset(first, 0, sizeof(first));
+	for (i = 0; i < n; i++) {
+		r = sorted[i];
+		in = listen_kinds[r->lr_kind].lk_in | CLS_ALL;
+		for (c = 0; c < CLS_NCLASSES; c++)
+			if ((in & (1U << c)) && (first[c] == NULL ||
+			    r->lr_seq < first[c]->lr_seq))
+				first[c] = r;
+	}
+	run = NULL;
+	for (i = 0; i < n; i++) {
+		r = sorted[i];
+		if (run == NULL || !listen_same_addr(run, r))
+			run = r;	/* the first of equal addresses */
+		else
+			r->lr_hit = run;
+		for (c = 0; c < CLS_NCLASSES; c++) {
+			if ((listen_kinds[r->lr_kind].lk_hits & (1U << c)) == 0)
+				continue;
+			cand = first[c];
+			if (cand != NULL && cand->lr_seq < r->lr_seq &&
+			    (r->lr_hit == NULL ||
+			    cand->lr_seq < r->lr_hit->lr_seq))
+				r->lr_hit = cand;
+		}
+	}
+}
+
+static void
+config_validate_listen(struct config_parser *p)
+{
+	struct listener_config		*lc;
+	struct listen_ref		*refs = NULL, **sorted = NULL;
+	const struct config_addr	*a, *b;
+	size_t				 n = 0, i, j;
+	int				 k;
+
+	TAILQ_FOREACH(lc, &p->p_cf->cf_listeners, lc_entry)
+		n += (size_t)lc->lc_nlisten;
+	if (n == 0)
+		return;
+	if ((refs = calloc(n, sizeof(*refs))) == NULL ||
+	    (sorted = calloc(n, sizeof(*sorted))) == NULL) {
+		config_error(p, 0, "out of memory");
+		goto done;
+	}
+	i = 0;
+	TAILQ_FOREACH(lc, &p->p_cf->cf_listeners, lc_entry) {
+		for (k = 0; k < lc->lc_nlisten; k++, i++) {
+			listen_ref_init(&refs[i], lc, &lc->lc_listen[k], i);
+			sorted[i] = &refs[i];
+		}
+	}
+	qsort(sorted, n, sizeof(*sorted), listen_ref_cmp);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n &&
+		    sorted[j]->lr_port == sorted[i]->lr_port; j++)
+			;
+		listen_port_check(sorted + i, j - i);
+	}
+	for (i = 0; i < n; i++) {
+		if (refs[i].lr_hit == NULL)
+			continue;
+		a = refs[i].lr_addr;
+		b = refs[i].lr_hit->lr_addr;
+		if (strcmp(a->ca_text, b->ca_text) == 0)
+			config_error(p, a->ca_line, "listen address '%s' is "
+			    "already used by [%s] on line %d", a->ca_text,
+			    refs[i].lr_hit->lr_lc->lc_name, b->ca_line);
+		else
+			config_error(p, a->ca_line, "listen address '%s' "
+			    "overlaps '%s' of [%s] on line %d", a->ca_text,
+			    b->ca_text, refs[i].lr_hit->lr_lc->lc_name,
+			    b->ca_line);
+	}
+done:
+	free(sorted);
+	free(refs);
+}
+
 /* Checks that need the whole file: required keys, colliding addresses. */
 static void
 config_validate(struct config_parser *p)
 {
-	struct listener_config		*lc, *olc;
-	const struct config_addr	*a, *b;
-	int				 i, j;
+	struct listener_config	*lc;
 
 	if (p->p_group_line != 0 && p->p_cf->cf_user[0] == '\0')
 		config_error(p, p->p_group_line, "'group' needs 'user' in "
@@ -798,37 +1014,8 @@ config_validate(struct config_parser *p)
 		if (lc->lc_upstream.cu_line == 0)
 			config_error(p, lc->lc_line, "[%s]: missing 'upstream'",
 			    lc->lc_name);
-		for (i = 0; i < lc->lc_nlisten; i++) {
-			a = &lc->lc_listen[i];
-			/* Compare with every address listed before this one. */
-			TAILQ_FOREACH(olc, &p->p_cf->cf_listeners, lc_entry) {
-				for (j = 0; j < olc->lc_nlisten; j++) {
-					b = &olc->lc_listen[j];
-					if (olc == lc && j >= i)
-						break;
-					if (!addr_overlap(a, b))
-						continue;
-					if (strcmp(a->ca_text, b->ca_text) == 0)
-						config_error(p, a->ca_line,
-						    "listen address '%s' is "
-						    "already used by [%s] on "
-						    "line %d", a->ca_text,
-						    olc->lc_name, b->ca_line);
-					else
-						config_error(p, a->ca_line,
-						    "listen address '%s' "
-						    "overlaps '%s' of [%s] on "
-						    "line %d", a->ca_text,
-						    b->ca_text, olc->lc_name,
-						    b->ca_line);
-					goto next;
-				}
-				if (olc == lc)
-					break;
-			}
-next:			;
-		}
 	}
+	config_validate_listen(p);
 }
 
 static struct config *
@@ -842,6 +1029,8 @@ config_parse(struct config_parser *p)
 	else if (ret > 0 && p->p_nerrors == 0)
 		config_error(p, ret, "syntax error");
 	config_validate(p);
+	tdestroy(p->p_sections, section_node_free);
+	p->p_sections = NULL;
 	free(p->p_linebuf);
 	if (p->p_nerrors > 0) {
 		config_free(p->p_cf);

@@ -724,6 +724,46 @@ START_TEST(test_same_listen_twice_in_one_listener)
 }
 END_TEST
 
+/*
+ * Each address is reported once, against the earliest line it collides
+ * with, whether that line holds the same address or a wildcard over it.
+ */
+START_TEST(test_listen_collision_names_earliest_line)
+{
+	struct config_diag	 d;
+
+	LOAD_FAILS("[a]\n"					/* 1 */
+	    "listen = 127.0.0.1:8001\n"			/* 2 */
+	    "listen = [::1]:8002\n"				/* 3 */
+	    "upstream = 127.0.0.1:9001\n"			/* 4 */
+	    "[b]\n"						/* 5 */
+	    "listen = *:8001\n"				/* 6 */
+	    "listen = [::]:8002\n"				/* 7 */
+	    "listen = 0.0.0.0:8003\n"				/* 8 */
+	    "upstream = 127.0.0.1:9001\n"			/* 9 */
+	    "[c]\n"						/* 10 */
+	    "listen = 127.0.0.1:8001\n"			/* 11 */
+	    "listen = [::1]:8002\n"				/* 12 */
+	    "listen = 127.0.0.1:8003\n"			/* 13 */
+	    "listen = *:8003\n"				/* 14 */
+	    "upstream = 127.0.0.1:9001\n", &d);
+	assert_diag(&d, "t.ini:6: listen address '*:8001' overlaps "
+	    "'127.0.0.1:8001' of [a] on line 2");
+	assert_diag(&d, "t.ini:7: listen address '[::]:8002' overlaps "
+	    "'[::1]:8002' of [a] on line 3");
+	assert_diag(&d, "t.ini:11: listen address '127.0.0.1:8001' is already "
+	    "used by [a] on line 2");
+	assert_diag(&d, "t.ini:12: listen address '[::1]:8002' is already "
+	    "used by [a] on line 3");
+	assert_diag(&d, "t.ini:13: listen address '127.0.0.1:8003' overlaps "
+	    "'0.0.0.0:8003' of [b] on line 8");
+	assert_diag(&d, "t.ini:14: listen address '*:8003' overlaps "
+	    "'0.0.0.0:8003' of [b] on line 8");
+	assert_diag_count(&d, 6);
+	config_diag_free(&d);
+}
+END_TEST
+
 START_TEST(test_same_address_other_port_is_fine)
 {
 	struct config_diag	 d;
@@ -1514,6 +1554,7 @@ config_suite(void)
 	tcase_add_test(tc, test_same_address_tcp_and_mptcp);
 	tcase_add_test(tc, test_same_listen_twice_in_one_listener);
 	tcase_add_test(tc, test_same_address_other_port_is_fine);
+	tcase_add_test(tc, test_listen_collision_names_earliest_line);
 	tcase_add_test(tc, test_syntax_error);
 	tcase_add_test(tc, test_key_outside_section);
 	tcase_add_test(tc, test_invalid_section_name);
