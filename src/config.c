@@ -95,12 +95,22 @@ static const char *const future_keys[] = {
 	"upstream_tls_verify", "upstream_tls_sni",
 };
 
+/* A problem found, kept until the end of the load puts them in order. */
+struct config_msg {
+	int		 cm_line;	/* 0: about the whole file */
+	size_t		 cm_seq;	/* order found, for a stable sort */
+	char		*cm_text;	/* "NAME:LINE: message" */
+};
+
 /* The state of one load: where the reader is and what it has seen. */
 struct config_parser {
 	const char		*p_name;	/* file name, for messages */
 	struct config		*p_cf;
 	struct config_diag	*p_diag;
-	size_t			 p_nerrors;	/* diag entries added by this load */
+	size_t			 p_nerrors;	/* problems found by this load */
+	struct config_msg	*p_msgs;	/* their messages, as found */
+	size_t			 p_nmsgs;
+	size_t			 p_msgcap;
 
 	/* Line source: a FILE or a string. */
 	FILE			*p_fp;
@@ -127,28 +137,14 @@ static void
 config_error(struct config_parser *p, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void
-diag_add(struct config_diag *diag, char *msg)
-{
-	char	**msgs;
-
-	if (msg == NULL)
-		return;
-	msgs = reallocarray(diag->cd_msgs, diag->cd_count + 1, sizeof(*msgs));
-	if (msgs == NULL) {
-		free(msg);
-		return;
-	}
-	msgs[diag->cd_count++] = msg;
-	diag->cd_msgs = msgs;
-}
-
 /* Record "NAME:LINE: message", or "NAME: message" when line is 0. */
 static void
 config_error(struct config_parser *p, int line, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*text, *msg;
+	struct config_msg	*msgs;
+	va_list			 ap;
+	char			*text, *msg;
+	size_t			 cap;
 
 	p->p_nerrors++;
 	va_start(ap, fmt);
@@ -165,7 +161,62 @@ config_error(struct config_parser *p, int line, const char *fmt, ...)
 			msg = NULL;
 	}
 	free(text);
-	diag_add(p->p_diag, msg);
+	if (msg == NULL)
+		return;
+	if (p->p_nmsgs == p->p_msgcap) {
+		cap = p->p_msgcap == 0 ? 16 : p->p_msgcap * 2;
+		if ((msgs = reallocarray(p->p_msgs, cap, sizeof(*msgs))) ==
+		    NULL) {
+			free(msg);
+			return;
+		}
+		p->p_msgs = msgs;
+		p->p_msgcap = cap;
+	}
+	p->p_msgs[p->p_nmsgs].cm_line = line > 0 ? line : 0;
+	p->p_msgs[p->p_nmsgs].cm_seq = p->p_nmsgs;
+	p->p_msgs[p->p_nmsgs].cm_text = msg;
+	p->p_nmsgs++;
+}
+
+/* By line, those without one first; in the order found within a line. */
+static int
+config_msg_cmp(const void *a, const void *b)
+{
+	const struct config_msg	*ma = a, *mb = b;
+
+	if (ma->cm_line != mb->cm_line)
+		return ma->cm_line < mb->cm_line ? -1 : 1;
+	return ma->cm_seq < mb->cm_seq ? -1 : ma->cm_seq > mb->cm_seq;
+}
+
+/*
+ * The end of every load: hand the problems found to the caller's diag in
+ * line order, as a reader of the file meets them.
+ */
+static void
+config_parser_finish(struct config_parser *p)
+{
+	struct config_diag	*diag = p->p_diag;
+	char			**msgs;
+	size_t			 i;
+
+	if (p->p_nmsgs == 0)
+		return;		/* and p_msgs is NULL, which qsort(3) refuses */
+	qsort(p->p_msgs, p->p_nmsgs, sizeof(*p->p_msgs), config_msg_cmp);
+	msgs = reallocarray(diag->cd_msgs, diag->cd_count + p->p_nmsgs,
+	    sizeof(*msgs));
+	for (i = 0; i < p->p_nmsgs; i++) {
+		if (msgs != NULL)
+			msgs[diag->cd_count++] = p->p_msgs[i].cm_text;
+		else
+			free(p->p_msgs[i].cm_text);
+	}
+	if (msgs != NULL)
+		diag->cd_msgs = msgs;
+	free(p->p_msgs);
+	p->p_msgs = NULL;
+	p->p_nmsgs = p->p_msgcap = 0;
 }
 
 void
@@ -1018,16 +1069,26 @@ config_validate(struct config_parser *p)
 	config_validate_listen(p);
 }
 
+/* Parse and check what p reads; NULL when anything is wrong. */
 static struct config *
 config_parse(struct config_parser *p)
 {
 	int	 ret;
 
+	if ((p->p_cf = config_new()) == NULL ||
+	    (p->p_cf->cf_path = strdup(p->p_name)) == NULL) {
+		config_error(p, 0, "out of memory");
+		if (p->p_cf != NULL)
+			config_free(p->p_cf);
+		return NULL;
+	}
 	ret = ini_parse_stream(config_reader, p, config_handler, p);
 	if (ret == -2)
 		config_error(p, 0, "out of memory");
 	else if (ret > 0 && p->p_nerrors == 0)
 		config_error(p, ret, "syntax error");
+	if (p->p_fp != NULL && ferror(p->p_fp))
+		config_error(p, 0, "read error");
 	config_validate(p);
 	tdestroy(p->p_sections, section_node_free);
 	p->p_sections = NULL;
@@ -1053,28 +1114,16 @@ struct config *
 config_load(const char *path, struct config_diag *diag)
 {
 	struct config_parser	 p;
-	struct config		*cf;
+	struct config		*cf = NULL;
 
 	config_parser_init(&p, path, diag);
-	if ((p.p_fp = fopen(path, "r")) == NULL) {
+	if ((p.p_fp = fopen(path, "r")) == NULL)
 		config_error(&p, 0, "cannot open: %s", strerror(errno));
-		return NULL;
-	}
-	if ((p.p_cf = config_new()) == NULL ||
-	    (p.p_cf->cf_path = strdup(path)) == NULL) {
-		config_error(&p, 0, "out of memory");
-		if (p.p_cf != NULL)
-			config_free(p.p_cf);
+	else {
+		cf = config_parse(&p);
 		fclose(p.p_fp);
-		return NULL;
 	}
-	cf = config_parse(&p);
-	if (cf != NULL && ferror(p.p_fp)) {
-		config_error(&p, 0, "read error");
-		config_free(cf);
-		cf = NULL;
-	}
-	fclose(p.p_fp);
+	config_parser_finish(&p);
 	return cf;
 }
 
@@ -1082,16 +1131,12 @@ struct config *
 config_load_string(const char *text, const char *name,
     struct config_diag *diag)
 {
-	struct config_parser	p;
+	struct config_parser	 p;
+	struct config		*cf;
 
 	config_parser_init(&p, name, diag);
 	p.p_str = text;
-	if ((p.p_cf = config_new()) == NULL ||
-	    (p.p_cf->cf_path = strdup(name)) == NULL) {
-		config_error(&p, 0, "out of memory");
-		if (p.p_cf != NULL)
-			config_free(p.p_cf);
-		return NULL;
-	}
-	return config_parse(&p);
+	cf = config_parse(&p);
+	config_parser_finish(&p);
+	return cf;
 }

@@ -185,6 +185,28 @@ def test_check_reports_every_problem(relayd_binary, tmp_path):
     assert set(found) == {2, 3, 6, 7, 9, 10, 11, 16}, err
 
 
+def test_check_prints_problems_in_line_order(relayd_binary, tmp_path):
+    """Whichever check finds them, problems come in the order of their
+    lines, as a compiler's do; one about the whole file would come
+    first."""
+    lines = [
+        "[global]",
+        "log_level = loud",                 # 2
+        "[a]",
+        "listen = 127.0.0.1:2000",
+        "upstream = 127.0.0.1:80",
+        "[b]",                              # 6: missing upstream
+        "listen = 127.0.0.1:2000",          # 7: used by [a]
+        "backlog = abc",                    # 8
+        "[c]",                              # 9: missing listen, upstream
+        "this is not ini",                  # 10
+    ]
+    status, found, err = run_check(relayd_binary, tmp_path, lines)
+    assert status == 1, err
+    numbers = [int(n) for n in re.findall(r"(?m)^.*?:(\d+): ", err)]
+    assert numbers == [2, 6, 7, 8, 9, 9, 10], err
+
+
 def test_check_refuses_nul_byte(relayd_binary, tmp_path):
     """A NUL byte would end the value where it stands and drop the rest of
     the line without a word: the line is refused, with its number."""

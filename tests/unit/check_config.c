@@ -913,6 +913,55 @@ START_TEST(test_all_errors_in_one_load)
 END_TEST
 
 /*
+ * Problems come in line order, whichever check found them; a problem of
+ * the whole file (no line) comes before them.
+ */
+START_TEST(test_problems_in_line_order)
+{
+	static const char *const want[] = {
+		"t.ini:2: log_level: invalid value 'loud': ",
+		"t.ini:6: [b]: missing 'upstream'",
+		"t.ini:7: listen address '127.0.0.1:8001' is already used by "
+		    "[a] on line 4",
+		"t.ini:8: backlog: invalid value 'abc': not a number",
+		"t.ini:9: [c]: missing 'listen'",
+		"t.ini:9: [c]: missing 'upstream'",
+		"t.ini:10: syntax error: expected '[section]' or 'key = value'",
+	};
+	struct config_diag	 d;
+	size_t			 i;
+
+	LOAD_FAILS("[global]\n"				/* 1 */
+	    "log_level = loud\n"				/* 2 */
+	    "[a]\n"						/* 3 */
+	    "listen = 127.0.0.1:8001\n"			/* 4 */
+	    "upstream = 127.0.0.1:9001\n"			/* 5 */
+	    "[b]\n"						/* 6 */
+	    "listen = 127.0.0.1:8001\n"			/* 7 */
+	    "backlog = abc\n"					/* 8 */
+	    "[c]\n"						/* 9 */
+	    "this is not ini\n", &d);				/* 10 */
+	assert_diag_count(&d, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < d.cd_count; i++)
+		if (strncmp(d.cd_msgs[i], want[i], strlen(want[i])) != 0) {
+			diag_dump(&d);
+			ck_abort_msg("message %zu is not \"%s...\"", i, want[i]);
+		}
+	config_diag_free(&d);
+
+	LOAD_FAILS("[global]\n"
+	    "log_level = loud\n"
+	    "frobnicate = 1\n", &d);
+	assert_diag_count(&d, 3);
+	ck_assert_str_eq(d.cd_msgs[0], "t.ini: no listener defined: add a "
+	    "[NAME] section with 'listen' and 'upstream'");
+	ck_assert_str_eq(d.cd_msgs[2], "t.ini:3: unknown key 'frobnicate' "
+	    "in [global]");
+	config_diag_free(&d);
+}
+END_TEST
+
+/*
  * Comments, blank lines, indented keys; run with LF (_i == 0) and with
  * CRLF (_i == 1) line endings.
  */
@@ -1560,6 +1609,7 @@ config_suite(void)
 	tcase_add_test(tc, test_invalid_section_name);
 	tcase_add_test(tc, test_no_listener);
 	tcase_add_test(tc, test_all_errors_in_one_load);
+	tcase_add_test(tc, test_problems_in_line_order);
 	tcase_add_loop_test(tc, test_line_numbers, 0, 2);
 	tcase_add_test(tc, test_line_numbers_after_long_comment);
 	tcase_add_test(tc, test_utf8_bom_is_skipped);
