@@ -11,7 +11,9 @@
 #include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <search.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -130,6 +132,7 @@ struct config_parser {
 	void			*p_sections;	/* tsearch(3) tree, by name */
 	int			 p_keyline[KEYS_MAX];	/* first line of each key */
 	int			 p_global_line;
+	int			 p_user_line;	/* of 'user' in [global] */
 	int			 p_group_line;	/* of 'group' in [global] */
 };
 
@@ -703,14 +706,16 @@ config_set(struct config_parser *p, const struct key_def *k, void *base,
 			why = "expected error, warning, notice, info or debug";
 		break;
 	case KEY_NAME:
-		/* Looked up at start-up: the user may not exist yet for -t. */
+		/* Looked up once the file is read: config_validate_ids. */
 		if (strlen(value) >= CONFIG_NAME_MAX)
 			why = "longer than 63 characters";
 		else if (strpbrk(value, " \t:/") != NULL)
 			why = "not a user or group name";
 		else
 			snprintf(dst, CONFIG_NAME_MAX, "%s", value);
-		if (strcmp(k->k_name, "group") == 0)
+		if (strcmp(k->k_name, "user") == 0)
+			p->p_user_line = p->p_line;
+		else
 			p->p_group_line = p->p_line;
 		break;
 	case KEY_WORKERS:
@@ -1044,15 +1049,49 @@ done:
 	free(refs);
 }
 
+/* A getpwnam(3) or getgrnam(3) that returned NULL with errno error. */
+static void
+config_id_missing(struct config_parser *p, int line, const char *what,
+    const char *name, int error)
+{
+	/* The errors getpwnam(3) lists for "not found"; others are failures. */
+	if (error == 0 || error == ENOENT || error == ESRCH || error == EBADF ||
+	    error == EPERM)
+		config_error(p, line, "%s '%s' does not exist", what, name);
+	else
+		config_error(p, line, "%s '%s': cannot look it up: %s", what,
+		    name, strerror(error));
+}
+
+/*
+ * user= and group= of [global]: the start switches to them, so -t, which
+ * the unit runs before the start, looks them up as the start will.
+ */
+static void
+config_validate_ids(struct config_parser *p)
+{
+	const struct config	*cf = p->p_cf;
+
+	if (p->p_group_line != 0 && cf->cf_user[0] == '\0')
+		config_error(p, p->p_group_line, "'group' needs 'user' in "
+		    "[global]");
+	errno = 0;
+	if (cf->cf_user[0] != '\0' && getpwnam(cf->cf_user) == NULL)
+		config_id_missing(p, p->p_user_line, "user", cf->cf_user,
+		    errno);
+	errno = 0;
+	if (cf->cf_group[0] != '\0' && getgrnam(cf->cf_group) == NULL)
+		config_id_missing(p, p->p_group_line, "group", cf->cf_group,
+		    errno);
+}
+
 /* Checks that need the whole file: required keys, colliding addresses. */
 static void
 config_validate(struct config_parser *p)
 {
 	struct listener_config	*lc;
 
-	if (p->p_group_line != 0 && p->p_cf->cf_user[0] == '\0')
-		config_error(p, p->p_group_line, "'group' needs 'user' in "
-		    "[global]");
+	config_validate_ids(p);
 	if (TAILQ_EMPTY(&p->p_cf->cf_listeners)) {
 		config_error(p, 0, "no listener defined: add a [NAME] section "
 		    "with 'listen' and 'upstream'");

@@ -3,7 +3,9 @@
 """The daemon's life: configuration checks, start-up failures, stopping on
 signals, running out of descriptors, MPTCP switched off, log levels."""
 
+import grp
 import os
+import pwd
 import re
 import select
 import signal
@@ -183,6 +185,23 @@ def test_check_reports_every_problem(relayd_binary, tmp_path):
     status, found, err = run_check(relayd_binary, tmp_path, lines)
     assert status == 1, err
     assert set(found) == {2, 3, 6, 7, 9, 10, 11, 16}, err
+
+
+@pytest.mark.parametrize("key", ["user", "group"])
+def test_check_reports_unknown_user_or_group(relayd_binary, tmp_path, key):
+    """-t looks user and group up, as the start does: the unit runs -t
+    before the start, and a file it passes must not then fail to start."""
+    name = f"no-such-{key}-q7x"
+    lookup = pwd.getpwnam if key == "user" else grp.getgrnam
+    with pytest.raises(KeyError):
+        lookup(name)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    lines = ["[global]", f"user = {me}" if key == "group" else "",
+             f"{key} = {name}", "[a]", "listen = 127.0.0.1:2000",
+             "upstream = 127.0.0.1:80"]
+    status, found, err = run_check(relayd_binary, tmp_path, lines)
+    assert status == 1, err
+    assert found == {3: [f"{key} '{name}' does not exist"]}, err
 
 
 def test_check_prints_problems_in_line_order(relayd_binary, tmp_path):

@@ -12,6 +12,8 @@
 
 #include <check.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1018,15 +1020,35 @@ START_TEST(test_line_numbers_after_long_comment)
 }
 END_TEST
 
+/*
+ * The user and group the test runs as: names that exist on any machine.
+ * The caller frees both.
+ */
+static void
+own_names(char **user, char **group)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+
+	ck_assert_ptr_nonnull(pw = getpwuid(getuid()));
+	ck_assert_ptr_nonnull(*user = strdup(pw->pw_name));
+	ck_assert_ptr_nonnull(gr = getgrgid(getgid()));
+	ck_assert_ptr_nonnull(*group = strdup(gr->gr_name));
+}
+
 START_TEST(test_user_and_group)
 {
 	struct config_diag	 d;
 	struct config		*cf;
+	char			*user, *group, text[512];
 
-	cf = LOAD_OK("[global]\nuser = mptcp-relay\ngroup = nogroup\n"
-	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n", &d);
-	ck_assert_str_eq(cf->cf_user, "mptcp-relay");
-	ck_assert_str_eq(cf->cf_group, "nogroup");
+	own_names(&user, &group);
+	snprintf(text, sizeof(text), "[global]\nuser = %s\ngroup = %s\n"
+	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n",
+	    user, group);
+	cf = LOAD_OK(text, &d);
+	ck_assert_str_eq(cf->cf_user, user);
+	ck_assert_str_eq(cf->cf_group, group);
 	config_unref(cf);
 	config_diag_free(&d);
 
@@ -1037,8 +1059,10 @@ START_TEST(test_user_and_group)
 	config_unref(cf);
 	config_diag_free(&d);
 
-	LOAD_FAILS("[global]\ngroup = nogroup\n"
-	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n", &d);
+	snprintf(text, sizeof(text), "[global]\ngroup = %s\n"
+	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n",
+	    group);
+	LOAD_FAILS(text, &d);
 	assert_diag(&d, "t.ini:2: 'group' needs 'user' in [global]");
 	assert_diag_count(&d, 1);
 	config_diag_free(&d);
@@ -1056,6 +1080,54 @@ START_TEST(test_user_and_group)
 	    "upstream = 127.0.0.1:9001\n", &d);
 	assert_diag(&d, "t.ini:2: unknown key 'user' in [web]");
 	config_diag_free(&d);
+	free(user);
+	free(group);
+}
+END_TEST
+
+/* A file with these [global] lines fails with one or two messages. */
+static void
+global_fails(const char *global, const char *want1, const char *want2)
+{
+	struct config_diag	 d;
+	char			 text[512];
+
+	snprintf(text, sizeof(text), "[global]\n%s[web]\n%s", global,
+	    LISTENER_BODY);
+	LOAD_FAILS(text, &d);
+	assert_diag(&d, want1);
+	if (want2 != NULL)
+		assert_diag(&d, want2);
+	assert_diag_count(&d, want2 != NULL ? 2 : 1);
+	config_diag_free(&d);
+}
+
+#define NO_USER		"no-such-user-q7x"
+#define NO_GROUP	"no-such-group-q7x"
+
+/*
+ * -t looks the names up, as the start does: the unit's ExecStartPre= -t
+ * must not pass a file whose start then fails.
+ */
+START_TEST(test_unknown_user_and_group)
+{
+	char	*user, *group, lines[256];
+
+	ck_assert_ptr_null(getpwnam(NO_USER));
+	ck_assert_ptr_null(getgrnam(NO_GROUP));
+	own_names(&user, &group);
+
+	global_fails("log_level = info\nuser = " NO_USER "\n",
+	    "t.ini:3: user '" NO_USER "' does not exist", NULL);
+	snprintf(lines, sizeof(lines), "group = %s\nuser = %s\n", NO_GROUP,
+	    user);
+	global_fails(lines, "t.ini:2: group '" NO_GROUP "' does not exist",
+	    NULL);
+	global_fails("user = " NO_USER "\ngroup = " NO_GROUP "\n",
+	    "t.ini:2: user '" NO_USER "' does not exist",
+	    "t.ini:3: group '" NO_GROUP "' does not exist");
+	free(user);
+	free(group);
 }
 END_TEST
 
@@ -1614,6 +1686,7 @@ config_suite(void)
 	tcase_add_test(tc, test_line_numbers_after_long_comment);
 	tcase_add_test(tc, test_utf8_bom_is_skipped);
 	tcase_add_test(tc, test_user_and_group);
+	tcase_add_test(tc, test_unknown_user_and_group);
 	tcase_add_test(tc, test_workers);
 	tcase_add_test(tc, test_too_many_listen_lines);
 	tcase_add_test(tc, test_nul_byte_in_line);
