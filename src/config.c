@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <ctype.h>
@@ -1154,14 +1155,18 @@ config_load(const char *path, struct config_diag *diag)
 {
 	struct config_parser	 p;
 	struct config		*cf = NULL;
+	struct stat		 st;
 
 	config_parser_init(&p, path, diag);
 	if ((p.p_fp = fopen(path, "r")) == NULL)
 		config_error(&p, 0, "cannot open: %s", strerror(errno));
-	else {
+	else if (fstat(fileno(p.p_fp), &st) == 0 && S_ISDIR(st.st_mode))
+		/* fopen(3) opens one; only reading it fails (EISDIR). */
+		config_error(&p, 0, "is a directory");
+	else
 		cf = config_parse(&p);
+	if (p.p_fp != NULL)
 		fclose(p.p_fp);
-	}
 	config_parser_finish(&p);
 	return cf;
 }

@@ -346,6 +346,14 @@ def test_check_large_config(relayd_binary, tmp_path, make):
     assert found == {n: [m] for n, m in c.want.items()}, err
 
 
+def test_check_directory_says_so(relayd_binary, tmp_path):
+    p = subprocess.run([relayd_binary, "-t", "-c", str(tmp_path)],
+                       capture_output=True, text=True, timeout=10,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr == f"{tmp_path}: is a directory\n", p.stderr
+
+
 def test_usage_error_exits_1(relayd_binary):
     p = subprocess.run([relayd_binary, "--no-such-option"],
                        capture_output=True, text=True, timeout=10,

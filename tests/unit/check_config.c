@@ -1288,6 +1288,28 @@ START_TEST(test_unreadable_file)
 }
 END_TEST
 
+/* Not "no listener defined": fopen(3) opens a directory for reading. */
+START_TEST(test_directory_is_refused)
+{
+	struct config_diag	 d = { NULL, 0 };
+	struct config		*cf;
+	const char		*tmp;
+	char			 dir[256], want[300];
+
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	snprintf(dir, sizeof(dir), "%s/check_config.XXXXXX", tmp);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	cf = config_load(dir, &d);
+	ck_assert_int_eq(rmdir(dir), 0);
+	ck_assert_ptr_null(cf);
+	snprintf(want, sizeof(want), "%s: is a directory", dir);
+	assert_diag(&d, want);
+	assert_diag_count(&d, 1);
+	config_diag_free(&d);
+}
+END_TEST
+
 /*
  * Valid configurations.
  */
@@ -1691,6 +1713,7 @@ config_suite(void)
 	tcase_add_test(tc, test_too_many_listen_lines);
 	tcase_add_test(tc, test_nul_byte_in_line);
 	tcase_add_test(tc, test_unreadable_file);
+	tcase_add_test(tc, test_directory_is_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("valid");
