@@ -90,12 +90,28 @@ static const struct key_def listener_keys[] = {
 #define NKEYS(t)	(sizeof(t) / sizeof((t)[0]))
 #define KEYS_MAX	NKEYS(listener_keys)
 
+/* The kinds of section a key belongs in. */
+#define IN_GLOBAL	0x1
+#define IN_LISTENER	0x2
+
 /* Keys of CONFIG.md that later versions bring: named, but refused. */
-static const char *const future_keys[] = {
-	"max_connections", "stats_listen",
-	"balance", "proxy_protocol", "accept_proxy", "allow", "deny",
-	"tls_cert", "tls_key", "upstream_tls", "upstream_tls_ca",
-	"upstream_tls_verify", "upstream_tls_sni",
+static const struct {
+	const char	*fk_name;
+	unsigned	 fk_in;		/* IN_GLOBAL, IN_LISTENER */
+} future_keys[] = {
+	{ "max_connections", IN_GLOBAL | IN_LISTENER },
+	{ "stats_listen", IN_GLOBAL },
+	{ "balance", IN_LISTENER },
+	{ "proxy_protocol", IN_LISTENER },
+	{ "accept_proxy", IN_LISTENER },
+	{ "allow", IN_LISTENER },
+	{ "deny", IN_LISTENER },
+	{ "tls_cert", IN_LISTENER },
+	{ "tls_key", IN_LISTENER },
+	{ "upstream_tls", IN_LISTENER },
+	{ "upstream_tls_ca", IN_LISTENER },
+	{ "upstream_tls_verify", IN_LISTENER },
+	{ "upstream_tls_sni", IN_LISTENER },
 };
 
 /* A problem found, kept until the end of the load puts them in order. */
@@ -737,12 +753,55 @@ config_set(struct config_parser *p, const struct key_def *k, void *base,
 		    k->k_name, value, why);
 }
 
+static const struct key_def *
+key_find(const struct key_def *keys, size_t nkeys, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < nkeys; i++)
+		if (strcmp(keys[i].k_name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/*
+ * A key the section being read does not take: one of the other kind of
+ * section says where it belongs, one that a later version brings says
+ * so, and any other is unknown.
+ */
+static void
+config_unknown_key(struct config_parser *p, const char *name)
+{
+	unsigned	here, in = 0;
+	size_t		i;
+
+	here = p->p_sec == SEC_GLOBAL ? IN_GLOBAL : IN_LISTENER;
+	if (key_find(global_keys, NKEYS(global_keys), name) != NULL)
+		in |= IN_GLOBAL;
+	if (key_find(listener_keys, NKEYS(listener_keys), name) != NULL)
+		in |= IN_LISTENER;
+	for (i = 0; i < NKEYS(future_keys); i++)
+		if (strcmp(future_keys[i].fk_name, name) == 0)
+			in |= future_keys[i].fk_in;
+	if (in & here)
+		config_error(p, p->p_line,
+		    "key '%s' is not supported by this version", name);
+	else if (in & IN_GLOBAL)
+		config_error(p, p->p_line, "'%s' belongs in [global]", name);
+	else if (in & IN_LISTENER)
+		config_error(p, p->p_line, "'%s' belongs in a listener section "
+		    "[NAME], not in [global]", name);
+	else
+		config_error(p, p->p_line, "unknown key '%s' in [%s]", name,
+		    here == IN_GLOBAL ? "global" : p->p_lc->lc_name);
+}
+
 static int
 config_handler(void *user, const char *section, const char *name,
     const char *value)
 {
 	struct config_parser	*p = user;
-	const struct key_def	*keys, *k = NULL;
+	const struct key_def	*keys, *k;
 	size_t			 nkeys, i;
 	void			*base;
 
@@ -765,24 +824,11 @@ config_handler(void *user, const char *section, const char *name,
 		base = p->p_lc;
 		break;
 	}
-	for (i = 0; i < nkeys; i++) {
-		if (strcmp(keys[i].k_name, name) == 0) {
-			k = &keys[i];
-			break;
-		}
-	}
-	if (k == NULL) {
-		for (i = 0; i < NKEYS(future_keys); i++) {
-			if (strcmp(future_keys[i], name) == 0) {
-				config_error(p, p->p_line, "key '%s' is not "
-				    "supported by this version", name);
-				return 1;
-			}
-		}
-		config_error(p, p->p_line, "unknown key '%s' in [%s]", name,
-		    p->p_sec == SEC_GLOBAL ? "global" : p->p_lc->lc_name);
+	if ((k = key_find(keys, nkeys, name)) == NULL) {
+		config_unknown_key(p, name);
 		return 1;
 	}
+	i = (size_t)(k - keys);
 	if (p->p_keyline[i] != 0 && k->k_kind != KEY_LISTEN) {
 		if (k->k_kind == KEY_UPSTREAM)
 			config_error(p, p->p_line, "several upstreams per "

@@ -124,6 +124,22 @@ BAD_CASES = {
                            "upstream = 127.0.0.1:80"], 3, None),
     "upstream_without_port": (["[a]", "listen = 127.0.0.1:2000",
                                "upstream = 127.0.0.1"], 3, None),
+    # A key in the wrong kind of section: where it belongs.
+    "listen_in_global": (["[global]", "listen = 127.0.0.1:2001", "[a]",
+                          "listen = 127.0.0.1:2000",
+                          "upstream = 127.0.0.1:80"],
+                         2, "belongs in a listener section [NAME]"),
+    "workers_in_listener": (["[a]", "listen = 127.0.0.1:2000",
+                             "upstream = 127.0.0.1:80", "workers = 2"],
+                            4, "belongs in [global]"),
+    "later_listener_key_in_global": (["[global]", "proxy_protocol = v2",
+                                      "[a]", "listen = 127.0.0.1:2000",
+                                      "upstream = 127.0.0.1:80"],
+                                     2, "belongs in a listener section"),
+    "later_global_key_in_listener": (["[a]", "listen = 127.0.0.1:2000",
+                                      "upstream = 127.0.0.1:80",
+                                      "stats_listen = 127.0.0.1:9100"],
+                                     4, "belongs in [global]"),
 }
 
 

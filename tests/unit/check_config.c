@@ -51,6 +51,28 @@ static const struct unsupported_key unsupported_keys[] = {
 	{ true, "stats_listen", "127.0.0.1:9100" },
 };
 
+/* Keys this version knows, given in the other kind of section. */
+struct misplaced_key {
+	bool		 mk_in_global;	/* given in [global], else in [web] */
+	const char	*mk_key;
+	const char	*mk_value;
+};
+
+static const struct misplaced_key misplaced_keys[] = {
+	{ true, "listen", "127.0.0.1:8002" },
+	{ true, "upstream", "127.0.0.1:9002" },
+	{ true, "backlog", "5" },
+	{ true, "idle_timeout", "1m" },
+	{ false, "workers", "2" },
+	{ false, "log_level", "debug" },
+	{ false, "user", "nobody" },
+	{ false, "splice", "no" },
+};
+
+#define BELONGS_IN_GLOBAL	"belongs in [global]"
+#define BELONGS_IN_LISTENER	\
+	"belongs in a listener section [NAME], not in [global]"
+
 /*
  * A key given a bad value, on line 2 of [global] or line 3 of [web], and
  * the message expected: the whole message when wv_exact, else its start.
@@ -373,39 +395,86 @@ START_TEST(test_unknown_key_in_global)
 }
 END_TEST
 
-START_TEST(test_listener_key_in_global_is_unknown)
+/*
+ * The text of a file with key = value in [global] (line 2) or in [web]
+ * (line 3, after its listen line).
+ */
+static void
+key_in_section(char *text, size_t size, bool in_global, const char *key,
+    const char *value)
+{
+	if (in_global)
+		snprintf(text, size, "[global]\n%s = %s\n[web]\n%s", key,
+		    value, LISTENER_BODY);
+	else
+		snprintf(text, size, "[web]\n"
+		    "listen = 127.0.0.1:8001\n"
+		    "%s = %s\n"
+		    "upstream = 127.0.0.1:9001\n", key, value);
+}
+
+/* key = value, in [global] or in [web], is refused with this one message. */
+static void
+key_fails(bool in_global, const char *key, const char *value,
+    const char *msg)
 {
 	struct config_diag	 d;
+	char			 text[512], want[256];
 
-	LOAD_FAILS("[global]\n"
-	    "backlog = 5\n"
-	    "[web]\n" LISTENER_BODY, &d);
-	assert_diag(&d, "t.ini:2: unknown key 'backlog' in [global]");
+	key_in_section(text, sizeof(text), in_global, key, value);
+	snprintf(want, sizeof(want), "t.ini:%d: %s", in_global ? 2 : 3, msg);
+	LOAD_FAILS(text, &d);
+	assert_diag(&d, want);
+	assert_diag_count(&d, 1);
 	config_diag_free(&d);
+}
+
+/* A known key in the wrong kind of section says where it belongs. */
+START_TEST(test_misplaced_key_says_where)
+{
+	const struct misplaced_key	*mk = &misplaced_keys[_i];
+	char				 msg[256];
+
+	snprintf(msg, sizeof(msg), "'%s' %s", mk->mk_key,
+	    mk->mk_in_global ? BELONGS_IN_LISTENER : BELONGS_IN_GLOBAL);
+	key_fails(mk->mk_in_global, mk->mk_key, mk->mk_value, msg);
+}
+END_TEST
+
+/*
+ * So does a key this version refuses, given in the other kind of section
+ * than CONFIG.md's; in both, as max_connections is, it is only refused.
+ */
+START_TEST(test_unsupported_key_in_other_section)
+{
+	const struct unsupported_key	*uk = &unsupported_keys[_i];
+	char				 msg[256];
+	bool				 both = false;
+	size_t				 i;
+
+	for (i = 0; i < sizeof(unsupported_keys) /
+	    sizeof(unsupported_keys[0]); i++)
+		if (strcmp(unsupported_keys[i].uk_key, uk->uk_key) == 0 &&
+		    unsupported_keys[i].uk_global != uk->uk_global)
+			both = true;
+	if (both)
+		snprintf(msg, sizeof(msg), "key '%s' is not supported by this "
+		    "version", uk->uk_key);
+	else
+		snprintf(msg, sizeof(msg), "'%s' %s", uk->uk_key,
+		    uk->uk_global ? BELONGS_IN_GLOBAL : BELONGS_IN_LISTENER);
+	key_fails(!uk->uk_global, uk->uk_key, uk->uk_value, msg);
 }
 END_TEST
 
 START_TEST(test_unsupported_key_is_reported)
 {
 	const struct unsupported_key	*uk = &unsupported_keys[_i];
-	struct config_diag		 d;
-	char				 text[512], want[256];
+	char				 msg[256];
 
-	if (uk->uk_global)
-		snprintf(text, sizeof(text), "[global]\n%s = %s\n[web]\n%s",
-		    uk->uk_key, uk->uk_value, LISTENER_BODY);
-	else
-		snprintf(text, sizeof(text), "[web]\n"
-		    "listen = 127.0.0.1:8001\n"
-		    "%s = %s\n"
-		    "upstream = 127.0.0.1:9001\n", uk->uk_key, uk->uk_value);
-	snprintf(want, sizeof(want),
-	    "t.ini:%d: key '%s' is not supported by this version",
-	    uk->uk_global ? 2 : 3, uk->uk_key);
-	LOAD_FAILS(text, &d);
-	assert_diag(&d, want);
-	assert_diag_count(&d, 1);
-	config_diag_free(&d);
+	snprintf(msg, sizeof(msg), "key '%s' is not supported by this version",
+	    uk->uk_key);
+	key_fails(uk->uk_global, uk->uk_key, uk->uk_value, msg);
 }
 END_TEST
 
@@ -417,14 +486,9 @@ START_TEST(test_bad_value_is_reported)
 
 	switch (bv->wv_place) {
 	case VP_GLOBAL:
-		snprintf(text, sizeof(text), "[global]\n%s = %s\n[web]\n%s",
-		    bv->wv_key, bv->wv_value, LISTENER_BODY);
-		break;
 	case VP_LISTENER:
-		snprintf(text, sizeof(text), "[web]\n"
-		    "listen = 127.0.0.1:8001\n"
-		    "%s = %s\n"
-		    "upstream = 127.0.0.1:9001\n", bv->wv_key, bv->wv_value);
+		key_in_section(text, sizeof(text), bv->wv_place == VP_GLOBAL,
+		    bv->wv_key, bv->wv_value);
 		break;
 	case VP_LISTEN:
 		snprintf(text, sizeof(text), "[web]\n"
@@ -1078,7 +1142,7 @@ START_TEST(test_user_and_group)
 	/* Only [global] has them. */
 	LOAD_FAILS("[web]\nuser = nobody\nlisten = 127.0.0.1:8001\n"
 	    "upstream = 127.0.0.1:9001\n", &d);
-	assert_diag(&d, "t.ini:2: unknown key 'user' in [web]");
+	assert_diag(&d, "t.ini:2: 'user' " BELONGS_IN_GLOBAL);
 	config_diag_free(&d);
 	free(user);
 	free(group);
@@ -1675,8 +1739,11 @@ config_suite(void)
 	tc = tcase_create("errors");
 	tcase_add_test(tc, test_unknown_key_in_listener);
 	tcase_add_test(tc, test_unknown_key_in_global);
-	tcase_add_test(tc, test_listener_key_in_global_is_unknown);
+	tcase_add_loop_test(tc, test_misplaced_key_says_where, 0,
+	    (int)(sizeof(misplaced_keys) / sizeof(misplaced_keys[0])));
 	tcase_add_loop_test(tc, test_unsupported_key_is_reported, 0,
+	    (int)(sizeof(unsupported_keys) / sizeof(unsupported_keys[0])));
+	tcase_add_loop_test(tc, test_unsupported_key_in_other_section, 0,
 	    (int)(sizeof(unsupported_keys) / sizeof(unsupported_keys[0])));
 	tcase_add_loop_test(tc, test_bad_value_is_reported, 0,
 	    (int)(sizeof(bad_values) / sizeof(bad_values[0])));
