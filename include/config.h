@@ -94,7 +94,7 @@ struct config {
 	unsigned		 cf_refcnt;		/* atomic */
 };
 
-/* Every problem found in one load, each "FILE:LINE: message". */
+/* Every problem found in one load, each "FILE:LINE: message", in order. */
 struct config_diag {
 	char			**cd_msgs;
 	size_t			  cd_count;
@@ -104,7 +104,9 @@ struct config_diag {
  * Read and validate the file at path. Returns a config holding one
  * reference, or NULL when the file is unreadable or anything in it is
  * wrong; every problem found is appended to diag (which the caller frees
- * with config_diag_free, in both cases). Resolves upstream host names.
+ * with config_diag_free, in both cases) in line order: first those about
+ * the whole file ("FILE: message"), then "FILE:LINE: message" by line,
+ * in the order found within a line. Resolves upstream host names.
  */
 struct config	*config_load(const char *path, struct config_diag *diag);
 

@@ -4,7 +4,9 @@
 signals, running out of descriptors, MPTCP switched off, log levels."""
 
 import datetime
+import grp
 import os
+import pwd
 import re
 import select
 import signal
@@ -23,13 +25,13 @@ def listener(name, listen, upstream, extra=""):
     return f"\n[{name}]\nlisten = {listen}\nupstream = {upstream}\n{extra}"
 
 
-def run_check(binary, tmp_path, lines, name="check.ini"):
+def run_check(binary, tmp_path, lines, name="check.ini", timeout=10):
     """Run `mptcp-relayd -t -c FILE` on the given lines; return (status,
     {line number: [messages]} of FILE:LINE: messages, stderr)."""
     path = tmp_path / name
     path.write_text("\n".join(lines) + "\n")
     p = subprocess.run([binary, "-t", "-c", str(path)], capture_output=True,
-                       text=True, timeout=10, stdin=subprocess.DEVNULL)
+                       text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     found = {}
     for m in re.finditer(re.escape(str(path)) + r":(\d+): (.*)", p.stderr):
         found.setdefault(int(m.group(1)), []).append(m.group(2))
@@ -123,6 +125,22 @@ BAD_CASES = {
                            "upstream = 127.0.0.1:80"], 3, None),
     "upstream_without_port": (["[a]", "listen = 127.0.0.1:2000",
                                "upstream = 127.0.0.1"], 3, None),
+    # A key in the wrong kind of section: where it belongs.
+    "listen_in_global": (["[global]", "listen = 127.0.0.1:2001", "[a]",
+                          "listen = 127.0.0.1:2000",
+                          "upstream = 127.0.0.1:80"],
+                         2, "belongs in a listener section [NAME]"),
+    "workers_in_listener": (["[a]", "listen = 127.0.0.1:2000",
+                             "upstream = 127.0.0.1:80", "workers = 2"],
+                            4, "belongs in [global]"),
+    "later_listener_key_in_global": (["[global]", "proxy_protocol = v2",
+                                      "[a]", "listen = 127.0.0.1:2000",
+                                      "upstream = 127.0.0.1:80"],
+                                     2, "belongs in a listener section"),
+    "later_global_key_in_listener": (["[a]", "listen = 127.0.0.1:2000",
+                                      "upstream = 127.0.0.1:80",
+                                      "stats_listen = 127.0.0.1:9100"],
+                                     4, "belongs in [global]"),
 }
 
 
@@ -198,6 +216,173 @@ def test_help_names_the_built_in_default(relayd_binary):
     sysconfdir = os.environ.get("SYSCONFDIR")
     if sysconfdir:
         assert m.group(1) == f"{sysconfdir}/mptcp-relay.ini", m.group(1)
+
+
+@pytest.mark.parametrize("key", ["user", "group"])
+def test_check_reports_unknown_user_or_group(relayd_binary, tmp_path, key):
+    """-t looks user and group up, as the start does: the unit runs -t
+    before the start, and a file it passes must not then fail to start."""
+    name = f"no-such-{key}-q7x"
+    lookup = pwd.getpwnam if key == "user" else grp.getgrnam
+    with pytest.raises(KeyError):
+        lookup(name)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    lines = ["[global]", f"user = {me}" if key == "group" else "",
+             f"{key} = {name}", "[a]", "listen = 127.0.0.1:2000",
+             "upstream = 127.0.0.1:80"]
+    status, found, err = run_check(relayd_binary, tmp_path, lines)
+    assert status == 1, err
+    assert found == {3: [f"{key} '{name}' does not exist"]}, err
+
+
+def test_check_prints_problems_in_line_order(relayd_binary, tmp_path):
+    """Whichever check finds them, problems come in the order of their
+    lines, as a compiler's do; one about the whole file would come
+    first."""
+    lines = [
+        "[global]",
+        "log_level = loud",                 # 2
+        "[a]",
+        "listen = 127.0.0.1:2000",
+        "upstream = 127.0.0.1:80",
+        "[b]",                              # 6: missing upstream
+        "listen = 127.0.0.1:2000",          # 7: used by [a]
+        "backlog = abc",                    # 8
+        "[c]",                              # 9: missing listen, upstream
+        "this is not ini",                  # 10
+    ]
+    status, found, err = run_check(relayd_binary, tmp_path, lines)
+    assert status == 1, err
+    numbers = [int(n) for n in re.findall(r"(?m)^.*?:(\d+): ", err)]
+    assert numbers == [2, 6, 7, 8, 9, 9, 10], err
+
+
+def test_check_refuses_nul_byte(relayd_binary, tmp_path):
+    """A NUL byte would end the value where it stands and drop the rest of
+    the line without a word: the line is refused, with its number."""
+    lines = ["[a]", "listen = 127.0.0.1:2000\0junk",
+             "upstream = 127.0.0.1:80"]
+    status, found, err = run_check(relayd_binary, tmp_path, lines)
+    assert status == 1, err
+    assert any("NUL byte" in m for m in found.get(2, [])), err
+
+
+class BigConfig:
+    """The lines of a generated file, and the problems planted in it as
+    {line number: message}."""
+
+    def __init__(self):
+        self.lines = []
+        self.want = {}
+        self.first = {}         # "ADDR:PORT" -> (section, line of 1st use)
+
+    def add(self, line):
+        """Append a line; return its number."""
+        self.lines.append(line)
+        return len(self.lines)
+
+    def section(self, name, listens, upstream="127.0.0.1:80"):
+        """Append a listener; return the line numbers of its listens."""
+        self.add(f"[{name}]")
+        numbers = []
+        for addr in listens:
+            n = self.add(f"listen = {addr}")
+            self.first.setdefault(addr, (name, n))
+            numbers.append(n)
+        self.add(f"upstream = {upstream}")
+        return numbers
+
+    def used(self, line, addr):
+        name, first = self.first[addr]
+        self.want[line] = f"listen address '{addr}' is already used by " \
+            f"[{name}] on line {first}"
+
+    def overlaps(self, line, addr, other):
+        name, first = self.first[other]
+        self.want[line] = f"listen address '{addr}' overlaps '{other}' " \
+            f"of [{name}] on line {first}"
+
+
+def many_sections(n=20000):
+    """n listeners of one address each, then a section defined twice, an
+    address used twice and a wildcard over an address."""
+    c = BigConfig()
+    for i in range(n):
+        c.section(f"s{i}", [f"127.0.0.1:{1024 + i}"])
+    line = c.add("[s1]")
+    c.want[line] = "section [s1] defined twice (first on line 4)"
+    c.add("backlog = 5")        # not checked: its section is refused
+    last, wild = f"127.0.0.1:{1024 + n - 1}", "*:1031"
+    a, b = c.section("late", [last, wild])
+    c.used(a, last)
+    c.overlaps(b, wild, "127.0.0.1:1031")
+    return c
+
+
+def many_listens(nsections=4000, per=16):
+    """nsections listeners of per addresses each: every port from 1024 on
+    of 127.0.0.1, then of 127.0.0.2 and so on; then addresses that collide
+    with early ones, each reported against the earliest line it collides
+    with."""
+    c = BigConfig()
+    k = 0
+    for i in range(nsections):
+        addrs = []
+        for _ in range(per):
+            addrs.append(f"127.0.0.{1 + k // 64000}:{1024 + k % 64000}")
+            k += 1
+        c.section(f"l{i}", addrs)
+    (a,) = c.section("dup", ["127.0.0.1:1024"])
+    c.used(a, "127.0.0.1:1024")
+    # Against [l0], not [dup], which also has it.
+    a, b, d = c.section("dup2", ["127.0.0.1:1024", "*:1025", "0.0.0.0:1026"])
+    c.used(a, "127.0.0.1:1024")
+    c.overlaps(b, "*:1025", "127.0.0.1:1025")
+    c.overlaps(d, "0.0.0.0:1026", "127.0.0.1:1026")
+    last = addrs[-1]
+    a, b = c.section("dup3", [last, "127.0.0.1:1025"])
+    c.used(a, last)
+    # [l0]'s line comes before the wildcard of [dup2] that covers it too.
+    c.used(b, "127.0.0.1:1025")
+    return c
+
+
+def many_more_listens():
+    return many_listens(nsections=16000)
+
+
+# Issue 9: a quadratic check took 60 s for 20,000 sections and 200 s for
+# 64,000 listen addresses. What is checked is the messages; the deadline
+# is generous on purpose (a linear check takes well under a second), so
+# that a busy machine does not fail the test. A fast machine ran the
+# quadratic check of the first two files in 13 s each, within it; it
+# needs minutes for the third (256,000 addresses), which still takes a
+# linear check under a second.
+@pytest.mark.deadline(180)
+@pytest.mark.parametrize("make", [many_sections, many_listens,
+                                  many_more_listens],
+                         ids=["20000_sections", "64000_listens",
+                              "256000_listens"])
+def test_check_large_config(relayd_binary, tmp_path, make):
+    c = make()
+    t0 = time.monotonic()
+    try:
+        status, found, err = run_check(relayd_binary, tmp_path, c.lines,
+                                       timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"-t on {len(c.lines)} lines took more than 60s")
+    elapsed = time.monotonic() - t0
+    print(f"-t on {len(c.lines)} lines: {elapsed:.3f}s")
+    assert status == 1, err
+    assert found == {n: [m] for n, m in c.want.items()}, err
+
+
+def test_check_directory_says_so(relayd_binary, tmp_path):
+    p = subprocess.run([relayd_binary, "-t", "-c", str(tmp_path)],
+                       capture_output=True, text=True, timeout=10,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr == f"{tmp_path}: is a directory\n", p.stderr
 
 
 def test_usage_error_exits_1(relayd_binary):

@@ -716,11 +716,13 @@ def test_reload_replaces_a_socket_in_place(service, backend):
 
 
 def test_user_that_does_not_exist(service):
+    """The file is checked as -t checks it, user included: an invalid
+    configuration (exit 1, which the unit does not retry), with its line."""
     n = service.notify_socket()
     d = service.start(GLOBAL + "user = no-such-user-xyz\n"
                       + listener("web", f"127.0.0.1:{free_port()}",
                                  "127.0.0.1:9"), notify=n)
-    assert d.wait_exit(10) == 2, d.text()
-    assert re.search(r"(?m)^error: .*user 'no-such-user-xyz' does not exist",
-                     d.text()), d.text()
+    assert d.wait_exit(10) == 1, d.text()
+    assert re.search(r"(?m)^error: .*:\d+: user 'no-such-user-xyz' does "
+                     r"not exist", d.text()), d.text()
     assert n.messages(watchdog=True) == [], "notified a failed start"

@@ -11,11 +11,15 @@
 #include <arpa/inet.h>
 
 #include <check.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "compat.h"
 #include "config.h"
@@ -46,6 +50,28 @@ static const struct unsupported_key unsupported_keys[] = {
 	{ true, "max_connections", "100" },
 	{ true, "stats_listen", "127.0.0.1:9100" },
 };
+
+/* Keys this version knows, given in the other kind of section. */
+struct misplaced_key {
+	bool		 mk_in_global;	/* given in [global], else in [web] */
+	const char	*mk_key;
+	const char	*mk_value;
+};
+
+static const struct misplaced_key misplaced_keys[] = {
+	{ true, "listen", "127.0.0.1:8002" },
+	{ true, "upstream", "127.0.0.1:9002" },
+	{ true, "backlog", "5" },
+	{ true, "idle_timeout", "1m" },
+	{ false, "workers", "2" },
+	{ false, "log_level", "debug" },
+	{ false, "user", "nobody" },
+	{ false, "splice", "no" },
+};
+
+#define BELONGS_IN_GLOBAL	"belongs in [global]"
+#define BELONGS_IN_LISTENER	\
+	"belongs in a listener section [NAME], not in [global]"
 
 /*
  * A key given a bad value, on line 2 of [global] or line 3 of [web], and
@@ -142,6 +168,8 @@ static const struct bad_value bad_values[] = {
 };
 
 static struct config *load(const char *, struct config_diag *);
+static struct config *load_file(const char *, size_t, struct config_diag *,
+		    char *, size_t);
 static void	diag_dump(const struct config_diag *);
 static void	diag_check(const struct config_diag *, const char *, bool,
 		    const char *, int);
@@ -178,6 +206,33 @@ load(const char *text, struct config_diag *d)
 	d->cd_msgs = NULL;
 	d->cd_count = 0;
 	return (config_load_string(text, "t.ini", d));
+}
+
+/*
+ * Write len bytes of text (NUL bytes included) to a new file and load it
+ * with config_load; its name, which the messages carry, goes to path.
+ */
+static struct config *
+load_file(const char *text, size_t len, struct config_diag *d, char *path,
+    size_t pathlen)
+{
+	struct config	*cf;
+	const char	*tmp;
+	int		 fd;
+
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	ck_assert_int_lt(snprintf(path, pathlen, "%s/check_config.XXXXXX",
+	    tmp), (int)pathlen);
+	fd = mkstemp(path);
+	ck_assert_msg(fd != -1, "mkstemp %s: %s", path, strerror(errno));
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+	d->cd_msgs = NULL;
+	d->cd_count = 0;
+	cf = config_load(path, d);
+	ck_assert_int_eq(unlink(path), 0);
+	return (cf);
 }
 
 static void
@@ -340,39 +395,86 @@ START_TEST(test_unknown_key_in_global)
 }
 END_TEST
 
-START_TEST(test_listener_key_in_global_is_unknown)
+/*
+ * The text of a file with key = value in [global] (line 2) or in [web]
+ * (line 3, after its listen line).
+ */
+static void
+key_in_section(char *text, size_t size, bool in_global, const char *key,
+    const char *value)
+{
+	if (in_global)
+		snprintf(text, size, "[global]\n%s = %s\n[web]\n%s", key,
+		    value, LISTENER_BODY);
+	else
+		snprintf(text, size, "[web]\n"
+		    "listen = 127.0.0.1:8001\n"
+		    "%s = %s\n"
+		    "upstream = 127.0.0.1:9001\n", key, value);
+}
+
+/* key = value, in [global] or in [web], is refused with this one message. */
+static void
+key_fails(bool in_global, const char *key, const char *value,
+    const char *msg)
 {
 	struct config_diag	 d;
+	char			 text[512], want[256];
 
-	LOAD_FAILS("[global]\n"
-	    "backlog = 5\n"
-	    "[web]\n" LISTENER_BODY, &d);
-	assert_diag(&d, "t.ini:2: unknown key 'backlog' in [global]");
+	key_in_section(text, sizeof(text), in_global, key, value);
+	snprintf(want, sizeof(want), "t.ini:%d: %s", in_global ? 2 : 3, msg);
+	LOAD_FAILS(text, &d);
+	assert_diag(&d, want);
+	assert_diag_count(&d, 1);
 	config_diag_free(&d);
+}
+
+/* A known key in the wrong kind of section says where it belongs. */
+START_TEST(test_misplaced_key_says_where)
+{
+	const struct misplaced_key	*mk = &misplaced_keys[_i];
+	char				 msg[256];
+
+	snprintf(msg, sizeof(msg), "'%s' %s", mk->mk_key,
+	    mk->mk_in_global ? BELONGS_IN_LISTENER : BELONGS_IN_GLOBAL);
+	key_fails(mk->mk_in_global, mk->mk_key, mk->mk_value, msg);
+}
+END_TEST
+
+/*
+ * So does a key this version refuses, given in the other kind of section
+ * than CONFIG.md's; in both, as max_connections is, it is only refused.
+ */
+START_TEST(test_unsupported_key_in_other_section)
+{
+	const struct unsupported_key	*uk = &unsupported_keys[_i];
+	char				 msg[256];
+	bool				 both = false;
+	size_t				 i;
+
+	for (i = 0; i < sizeof(unsupported_keys) /
+	    sizeof(unsupported_keys[0]); i++)
+		if (strcmp(unsupported_keys[i].uk_key, uk->uk_key) == 0 &&
+		    unsupported_keys[i].uk_global != uk->uk_global)
+			both = true;
+	if (both)
+		snprintf(msg, sizeof(msg), "key '%s' is not supported by this "
+		    "version", uk->uk_key);
+	else
+		snprintf(msg, sizeof(msg), "'%s' %s", uk->uk_key,
+		    uk->uk_global ? BELONGS_IN_GLOBAL : BELONGS_IN_LISTENER);
+	key_fails(!uk->uk_global, uk->uk_key, uk->uk_value, msg);
 }
 END_TEST
 
 START_TEST(test_unsupported_key_is_reported)
 {
 	const struct unsupported_key	*uk = &unsupported_keys[_i];
-	struct config_diag		 d;
-	char				 text[512], want[256];
+	char				 msg[256];
 
-	if (uk->uk_global)
-		snprintf(text, sizeof(text), "[global]\n%s = %s\n[web]\n%s",
-		    uk->uk_key, uk->uk_value, LISTENER_BODY);
-	else
-		snprintf(text, sizeof(text), "[web]\n"
-		    "listen = 127.0.0.1:8001\n"
-		    "%s = %s\n"
-		    "upstream = 127.0.0.1:9001\n", uk->uk_key, uk->uk_value);
-	snprintf(want, sizeof(want),
-	    "t.ini:%d: key '%s' is not supported by this version",
-	    uk->uk_global ? 2 : 3, uk->uk_key);
-	LOAD_FAILS(text, &d);
-	assert_diag(&d, want);
-	assert_diag_count(&d, 1);
-	config_diag_free(&d);
+	snprintf(msg, sizeof(msg), "key '%s' is not supported by this version",
+	    uk->uk_key);
+	key_fails(uk->uk_global, uk->uk_key, uk->uk_value, msg);
 }
 END_TEST
 
@@ -384,14 +486,9 @@ START_TEST(test_bad_value_is_reported)
 
 	switch (bv->wv_place) {
 	case VP_GLOBAL:
-		snprintf(text, sizeof(text), "[global]\n%s = %s\n[web]\n%s",
-		    bv->wv_key, bv->wv_value, LISTENER_BODY);
-		break;
 	case VP_LISTENER:
-		snprintf(text, sizeof(text), "[web]\n"
-		    "listen = 127.0.0.1:8001\n"
-		    "%s = %s\n"
-		    "upstream = 127.0.0.1:9001\n", bv->wv_key, bv->wv_value);
+		key_in_section(text, sizeof(text), bv->wv_place == VP_GLOBAL,
+		    bv->wv_key, bv->wv_value);
 		break;
 	case VP_LISTEN:
 		snprintf(text, sizeof(text), "[web]\n"
@@ -693,6 +790,46 @@ START_TEST(test_same_listen_twice_in_one_listener)
 }
 END_TEST
 
+/*
+ * Each address is reported once, against the earliest line it collides
+ * with, whether that line holds the same address or a wildcard over it.
+ */
+START_TEST(test_listen_collision_names_earliest_line)
+{
+	struct config_diag	 d;
+
+	LOAD_FAILS("[a]\n"					/* 1 */
+	    "listen = 127.0.0.1:8001\n"			/* 2 */
+	    "listen = [::1]:8002\n"				/* 3 */
+	    "upstream = 127.0.0.1:9001\n"			/* 4 */
+	    "[b]\n"						/* 5 */
+	    "listen = *:8001\n"				/* 6 */
+	    "listen = [::]:8002\n"				/* 7 */
+	    "listen = 0.0.0.0:8003\n"				/* 8 */
+	    "upstream = 127.0.0.1:9001\n"			/* 9 */
+	    "[c]\n"						/* 10 */
+	    "listen = 127.0.0.1:8001\n"			/* 11 */
+	    "listen = [::1]:8002\n"				/* 12 */
+	    "listen = 127.0.0.1:8003\n"			/* 13 */
+	    "listen = *:8003\n"				/* 14 */
+	    "upstream = 127.0.0.1:9001\n", &d);
+	assert_diag(&d, "t.ini:6: listen address '*:8001' overlaps "
+	    "'127.0.0.1:8001' of [a] on line 2");
+	assert_diag(&d, "t.ini:7: listen address '[::]:8002' overlaps "
+	    "'[::1]:8002' of [a] on line 3");
+	assert_diag(&d, "t.ini:11: listen address '127.0.0.1:8001' is already "
+	    "used by [a] on line 2");
+	assert_diag(&d, "t.ini:12: listen address '[::1]:8002' is already "
+	    "used by [a] on line 3");
+	assert_diag(&d, "t.ini:13: listen address '127.0.0.1:8003' overlaps "
+	    "'0.0.0.0:8003' of [b] on line 8");
+	assert_diag(&d, "t.ini:14: listen address '*:8003' overlaps "
+	    "'0.0.0.0:8003' of [b] on line 8");
+	assert_diag_count(&d, 6);
+	config_diag_free(&d);
+}
+END_TEST
+
 START_TEST(test_same_address_other_port_is_fine)
 {
 	struct config_diag	 d;
@@ -842,6 +979,55 @@ START_TEST(test_all_errors_in_one_load)
 END_TEST
 
 /*
+ * Problems come in line order, whichever check found them; a problem of
+ * the whole file (no line) comes before them.
+ */
+START_TEST(test_problems_in_line_order)
+{
+	static const char *const want[] = {
+		"t.ini:2: log_level: invalid value 'loud': ",
+		"t.ini:6: [b]: missing 'upstream'",
+		"t.ini:7: listen address '127.0.0.1:8001' is already used by "
+		    "[a] on line 4",
+		"t.ini:8: backlog: invalid value 'abc': not a number",
+		"t.ini:9: [c]: missing 'listen'",
+		"t.ini:9: [c]: missing 'upstream'",
+		"t.ini:10: syntax error: expected '[section]' or 'key = value'",
+	};
+	struct config_diag	 d;
+	size_t			 i;
+
+	LOAD_FAILS("[global]\n"				/* 1 */
+	    "log_level = loud\n"				/* 2 */
+	    "[a]\n"						/* 3 */
+	    "listen = 127.0.0.1:8001\n"			/* 4 */
+	    "upstream = 127.0.0.1:9001\n"			/* 5 */
+	    "[b]\n"						/* 6 */
+	    "listen = 127.0.0.1:8001\n"			/* 7 */
+	    "backlog = abc\n"					/* 8 */
+	    "[c]\n"						/* 9 */
+	    "this is not ini\n", &d);				/* 10 */
+	assert_diag_count(&d, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < d.cd_count; i++)
+		if (strncmp(d.cd_msgs[i], want[i], strlen(want[i])) != 0) {
+			diag_dump(&d);
+			ck_abort_msg("message %zu is not \"%s...\"", i, want[i]);
+		}
+	config_diag_free(&d);
+
+	LOAD_FAILS("[global]\n"
+	    "log_level = loud\n"
+	    "frobnicate = 1\n", &d);
+	assert_diag_count(&d, 3);
+	ck_assert_str_eq(d.cd_msgs[0], "t.ini: no listener defined: add a "
+	    "[NAME] section with 'listen' and 'upstream'");
+	ck_assert_str_eq(d.cd_msgs[2], "t.ini:3: unknown key 'frobnicate' "
+	    "in [global]");
+	config_diag_free(&d);
+}
+END_TEST
+
+/*
  * Comments, blank lines, indented keys; run with LF (_i == 0) and with
  * CRLF (_i == 1) line endings.
  */
@@ -898,15 +1084,35 @@ START_TEST(test_line_numbers_after_long_comment)
 }
 END_TEST
 
+/*
+ * The user and group the test runs as: names that exist on any machine.
+ * The caller frees both.
+ */
+static void
+own_names(char **user, char **group)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+
+	ck_assert_ptr_nonnull(pw = getpwuid(getuid()));
+	ck_assert_ptr_nonnull(*user = strdup(pw->pw_name));
+	ck_assert_ptr_nonnull(gr = getgrgid(getgid()));
+	ck_assert_ptr_nonnull(*group = strdup(gr->gr_name));
+}
+
 START_TEST(test_user_and_group)
 {
 	struct config_diag	 d;
 	struct config		*cf;
+	char			*user, *group, text[512];
 
-	cf = LOAD_OK("[global]\nuser = mptcp-relay\ngroup = nogroup\n"
-	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n", &d);
-	ck_assert_str_eq(cf->cf_user, "mptcp-relay");
-	ck_assert_str_eq(cf->cf_group, "nogroup");
+	own_names(&user, &group);
+	snprintf(text, sizeof(text), "[global]\nuser = %s\ngroup = %s\n"
+	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n",
+	    user, group);
+	cf = LOAD_OK(text, &d);
+	ck_assert_str_eq(cf->cf_user, user);
+	ck_assert_str_eq(cf->cf_group, group);
 	config_unref(cf);
 	config_diag_free(&d);
 
@@ -917,8 +1123,10 @@ START_TEST(test_user_and_group)
 	config_unref(cf);
 	config_diag_free(&d);
 
-	LOAD_FAILS("[global]\ngroup = nogroup\n"
-	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n", &d);
+	snprintf(text, sizeof(text), "[global]\ngroup = %s\n"
+	    "[web]\nlisten = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n",
+	    group);
+	LOAD_FAILS(text, &d);
 	assert_diag(&d, "t.ini:2: 'group' needs 'user' in [global]");
 	assert_diag_count(&d, 1);
 	config_diag_free(&d);
@@ -934,8 +1142,56 @@ START_TEST(test_user_and_group)
 	/* Only [global] has them. */
 	LOAD_FAILS("[web]\nuser = nobody\nlisten = 127.0.0.1:8001\n"
 	    "upstream = 127.0.0.1:9001\n", &d);
-	assert_diag(&d, "t.ini:2: unknown key 'user' in [web]");
+	assert_diag(&d, "t.ini:2: 'user' " BELONGS_IN_GLOBAL);
 	config_diag_free(&d);
+	free(user);
+	free(group);
+}
+END_TEST
+
+/* A file with these [global] lines fails with one or two messages. */
+static void
+global_fails(const char *global, const char *want1, const char *want2)
+{
+	struct config_diag	 d;
+	char			 text[512];
+
+	snprintf(text, sizeof(text), "[global]\n%s[web]\n%s", global,
+	    LISTENER_BODY);
+	LOAD_FAILS(text, &d);
+	assert_diag(&d, want1);
+	if (want2 != NULL)
+		assert_diag(&d, want2);
+	assert_diag_count(&d, want2 != NULL ? 2 : 1);
+	config_diag_free(&d);
+}
+
+#define NO_USER		"no-such-user-q7x"
+#define NO_GROUP	"no-such-group-q7x"
+
+/*
+ * -t looks the names up, as the start does: the unit's ExecStartPre= -t
+ * must not pass a file whose start then fails.
+ */
+START_TEST(test_unknown_user_and_group)
+{
+	char	*user, *group, lines[256];
+
+	ck_assert_ptr_null(getpwnam(NO_USER));
+	ck_assert_ptr_null(getgrnam(NO_GROUP));
+	own_names(&user, &group);
+
+	global_fails("log_level = info\nuser = " NO_USER "\n",
+	    "t.ini:3: user '" NO_USER "' does not exist", NULL);
+	snprintf(lines, sizeof(lines), "group = %s\nuser = %s\n", NO_GROUP,
+	    user);
+	global_fails(lines, "t.ini:2: group '" NO_GROUP "' does not exist",
+	    NULL);
+	global_fails("user = " NO_USER "\ngroup = " NO_GROUP "\n",
+	    "t.ini:2: user '" NO_USER "' does not exist",
+	    "t.ini:3: group '" NO_GROUP "' does not exist");
+	free(user);
+	free(group);
 }
 END_TEST
 
@@ -1050,6 +1306,39 @@ START_TEST(test_too_many_listen_lines)
 }
 END_TEST
 
+/*
+ * A NUL byte ends a C string: the rest of the line would be dropped
+ * without a word. Only a file can hold one (config_load_string cannot).
+ */
+START_TEST(test_nul_byte_in_line)
+{
+	static const char text[] = "[a]\n"
+	    "listen = 127.0.0.1:2000\0junk\n"
+	    "upstream = 127.0.0.1:80\n"
+	    "backlog = 5\0\n"
+	    "; a comment\0too\n";
+	struct config_diag	 d;
+	struct config		*cf;
+	char			 path[256], want[300];
+
+	cf = load_file(text, sizeof(text) - 1, &d, path, sizeof(path));
+	if (cf != NULL)
+		diag_dump(&d);
+	ck_assert_ptr_null(cf);
+	snprintf(want, sizeof(want), "%s:2: NUL byte in line", path);
+	assert_diag(&d, want);
+	snprintf(want, sizeof(want), "%s:4: NUL byte in line", path);
+	assert_diag(&d, want);
+	snprintf(want, sizeof(want), "%s:5: NUL byte in line", path);
+	assert_diag(&d, want);
+	/* The refused listen line leaves [a] without one. */
+	snprintf(want, sizeof(want), "%s:1: [a]: missing 'listen'", path);
+	assert_diag(&d, want);
+	assert_diag_count(&d, 4);
+	config_diag_free(&d);
+}
+END_TEST
+
 START_TEST(test_unreadable_file)
 {
 	struct config_diag	 d = { NULL, 0 };
@@ -1059,6 +1348,28 @@ START_TEST(test_unreadable_file)
 	ck_assert_ptr_null(cf);
 	ck_assert_uint_ge(d.cd_count, 1);
 	assert_diag_prefix(&d, "no-such-directory/relay.ini");
+	config_diag_free(&d);
+}
+END_TEST
+
+/* Not "no listener defined": fopen(3) opens a directory for reading. */
+START_TEST(test_directory_is_refused)
+{
+	struct config_diag	 d = { NULL, 0 };
+	struct config		*cf;
+	const char		*tmp;
+	char			 dir[256], want[300];
+
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	snprintf(dir, sizeof(dir), "%s/check_config.XXXXXX", tmp);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	cf = config_load(dir, &d);
+	ck_assert_int_eq(rmdir(dir), 0);
+	ck_assert_ptr_null(cf);
+	snprintf(want, sizeof(want), "%s: is a directory", dir);
+	assert_diag(&d, want);
+	assert_diag_count(&d, 1);
 	config_diag_free(&d);
 }
 END_TEST
@@ -1428,8 +1739,11 @@ config_suite(void)
 	tc = tcase_create("errors");
 	tcase_add_test(tc, test_unknown_key_in_listener);
 	tcase_add_test(tc, test_unknown_key_in_global);
-	tcase_add_test(tc, test_listener_key_in_global_is_unknown);
+	tcase_add_loop_test(tc, test_misplaced_key_says_where, 0,
+	    (int)(sizeof(misplaced_keys) / sizeof(misplaced_keys[0])));
 	tcase_add_loop_test(tc, test_unsupported_key_is_reported, 0,
+	    (int)(sizeof(unsupported_keys) / sizeof(unsupported_keys[0])));
+	tcase_add_loop_test(tc, test_unsupported_key_in_other_section, 0,
 	    (int)(sizeof(unsupported_keys) / sizeof(unsupported_keys[0])));
 	tcase_add_loop_test(tc, test_bad_value_is_reported, 0,
 	    (int)(sizeof(bad_values) / sizeof(bad_values[0])));
@@ -1450,18 +1764,23 @@ config_suite(void)
 	tcase_add_test(tc, test_same_address_tcp_and_mptcp);
 	tcase_add_test(tc, test_same_listen_twice_in_one_listener);
 	tcase_add_test(tc, test_same_address_other_port_is_fine);
+	tcase_add_test(tc, test_listen_collision_names_earliest_line);
 	tcase_add_test(tc, test_syntax_error);
 	tcase_add_test(tc, test_key_outside_section);
 	tcase_add_test(tc, test_invalid_section_name);
 	tcase_add_test(tc, test_no_listener);
 	tcase_add_test(tc, test_all_errors_in_one_load);
+	tcase_add_test(tc, test_problems_in_line_order);
 	tcase_add_loop_test(tc, test_line_numbers, 0, 2);
 	tcase_add_test(tc, test_line_numbers_after_long_comment);
 	tcase_add_test(tc, test_utf8_bom_is_skipped);
 	tcase_add_test(tc, test_user_and_group);
+	tcase_add_test(tc, test_unknown_user_and_group);
 	tcase_add_test(tc, test_workers);
 	tcase_add_test(tc, test_too_many_listen_lines);
+	tcase_add_test(tc, test_nul_byte_in_line);
 	tcase_add_test(tc, test_unreadable_file);
+	tcase_add_test(tc, test_directory_is_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("valid");
