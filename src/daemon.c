@@ -267,6 +267,7 @@ daemon_loader(void *arg)
 	struct daemon		*d = arg;
 	struct daemon_load	*dl = &d->d_load;
 
+	pthread_setname_np(pthread_self(), "reload");
 	dl->dl_config = config_load(dl->dl_path, &dl->dl_diag);
 	event_active(&dl->dl_done, EV_READ, 0);
 	return NULL;

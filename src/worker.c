@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -135,7 +136,11 @@ worker_main(void *arg)
 {
 	struct worker	*w = arg;
 	sigset_t	 all;
+	char		 name[16];
 
+	/* As top -H and ps -L show it. */
+	snprintf(name, sizeof(name), "worker %d", w->w_index);
+	pthread_setname_np(pthread_self(), name);
 	/* Signals are the daemon's loop's: never interrupt a worker. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
