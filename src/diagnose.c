@@ -27,6 +27,7 @@
 #include "compat.h"
 #include "config.h"
 #include "diagnose.h"
+#include "sock.h"
 
 /*
  * The kernel's MPTCP path-manager netlink interface (linux/mptcp.h). The
@@ -317,21 +318,12 @@ dg_collect_sysctls(struct diagnose_facts *f)
 	f->df_blackhole_timeout = dg_read_sysctl_int("blackhole_timeout");
 }
 
+/* The same question the listeners ask, with the same reasons. */
 static void
 dg_collect_socket(struct diagnose_facts *f)
 {
-	int	fd;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC,
-	    IPPROTO_MPTCP)) == -1) {
-		f->df_socket_ok = false;
-		snprintf(f->df_socket_error, sizeof(f->df_socket_error),
-		    "socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP): %s",
-		    strerror(errno));
-		return;
-	}
-	close(fd);
-	f->df_socket_ok = true;
+	f->df_socket_ok = sock_mptcp_available(AF_INET, f->df_socket_error,
+	    sizeof(f->df_socket_error)) == 0;
 }
 
 /*
