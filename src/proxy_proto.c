@@ -67,12 +67,12 @@ struct pp_end {
 
 static int	literal(const uint8_t *, size_t, const char *);
 static bool	is_hex(uint8_t);
-static int	v1_ipv4(const uint8_t *, size_t, size_t *, size_t *,
+static int	v1_ipv4(const uint8_t *, size_t, size_t, size_t *,
 		    const char **);
-static int	v1_ipv6(const uint8_t *, size_t, size_t *, size_t *,
+static int	v1_ipv6(const uint8_t *, size_t, size_t, size_t *,
 		    const char **);
-static int	v1_port(const uint8_t *, size_t, uint8_t, unsigned *,
-		    size_t *, size_t *, const char **);
+static int	v1_port(const uint8_t *, size_t, size_t, uint8_t, unsigned *,
+		    size_t *, const char **);
 static int	v1_sockaddr(int, const uint8_t *, size_t, unsigned,
 		    struct sockaddr_storage *);
 static int	v1_parse(const uint8_t *, size_t, struct proxy_hdr *,
@@ -110,25 +110,38 @@ is_hex(uint8_t c)
 
 /*
  * The v1 token scanners read a field of the line from the n bytes that
- * have arrived (n may be 0). Each returns 1 when the field is complete and
- * followed by its terminator (*used = its length, the terminator not
- * included), 0 when the bytes are a valid beginning of one (*need = the
- * fewest bytes that would complete it, terminator not included), -1 when
- * they cannot begin one (*why says why). Being exact about 0 is what lets
- * the parser refuse garbage at its first wrong byte and a line that cannot
- * end within 107 bytes before the 107th.
+ * have arrived (n may be 0), of which the line leaves room for at most
+ * room. Each returns 1 when the field is complete and followed by its
+ * terminator (*used = its length, terminator not included), 0 when the
+ * bytes are a valid beginning of one that can still end within room, -1
+ * when they are not (*why says why).
  *
+ * Before each byte, a scanner checks that the fewest bytes that would
+ * complete the field (need) still fit: so garbage is refused at its first
+ * wrong byte, a line that cannot end within 107 bytes as soon as it
+ * cannot, and the reason depends on the first bad byte alone, not on how
+ * many came after it.
+ */
+#define TOO_LONG	"v1: header longer than " XSTR(PROXY_V1_MAX) " bytes"
+
+/*
  * An IPv4 address as inet_pton(3) reads it: four decimal numbers 0-255
  * without leading zeros, separated by single dots.
  */
 static int
-v1_ipv4(const uint8_t *p, size_t n, size_t *used, size_t *need,
+v1_ipv4(const uint8_t *p, size_t n, size_t room, size_t *used,
     const char **why)
 {
 	size_t		 i;
 	unsigned	 dots = 0, digits = 0, val = 0;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0;; i++) {
+		if (i + (digits == 0) + 2 * (3 - dots) > room) {
+			*why = TOO_LONG;
+			return (-1);
+		}
+		if (i == n)
+			return (0);
 		if (p[i] >= '0' && p[i] <= '9') {
 			if (digits > 0 && val == 0)
 				goto bad;	/* a leading zero */
@@ -148,8 +161,6 @@ v1_ipv4(const uint8_t *p, size_t n, size_t *used, size_t *need,
 		} else
 			goto bad;
 	}
-	*need = (digits == 0) + 2 * (3 - dots);
-	return (0);
 bad:
 	*why = "v1: invalid IPv4 address";
 	return (-1);
@@ -162,10 +173,10 @@ bad:
  * possibly written as a dotted IPv4 address.
  */
 static int
-v1_ipv6(const uint8_t *p, size_t n, size_t *used, size_t *need,
+v1_ipv6(const uint8_t *p, size_t n, size_t room, size_t *used,
     const char **why)
 {
-	size_t		 i;
+	size_t		 i, need;
 	unsigned	 groups = 0;	/* 16-bit groups completed */
 	unsigned	 hex = 0;	/* digits of the group being read */
 	unsigned	 colons = 0;	/* colons just read (0-2) */
@@ -175,7 +186,21 @@ v1_ipv6(const uint8_t *p, size_t n, size_t *used, size_t *need,
 	bool		 dcolon = false, dec = false;
 	uint8_t		 c;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0;; i++) {
+		if (i == 0)
+			need = 2;	/* "::" */
+		else if (dots >= 0)
+			need = (d4 == 0) + 2 * (3 - (unsigned)dots);
+		else if (hex > 0)
+			need = (dcolon || groups + 1 == 8) ? 0 : 2;
+		else
+			need = colons == 2 ? 0 : 1;
+		if (i + need > room) {
+			*why = TOO_LONG;
+			return (-1);
+		}
+		if (i == n)
+			return (0);
 		c = p[i];
 		max = dcolon ? 7 : 8;
 		if (dots >= 0) {
@@ -243,15 +268,6 @@ v1_ipv6(const uint8_t *p, size_t n, size_t *used, size_t *need,
 		} else
 			goto bad;
 	}
-	if (n == 0)
-		*need = 2;
-	else if (dots >= 0)
-		*need = (d4 == 0) + 2 * (3 - (unsigned)dots);
-	else if (hex > 0)
-		*need = (dcolon || groups + 1 == 8) ? 0 : 2;
-	else
-		*need = colons == 2 ? 0 : 1;
-	return (0);
 bad:
 	*why = "v1: invalid IPv6 address";
 	return (-1);
@@ -259,13 +275,19 @@ bad:
 
 /* A port: 0-65535 in decimal, no leading zero, then term (' ' or '\r'). */
 static int
-v1_port(const uint8_t *p, size_t n, uint8_t term, unsigned *port,
-    size_t *used, size_t *need, const char **why)
+v1_port(const uint8_t *p, size_t n, size_t room, uint8_t term,
+    unsigned *port, size_t *used, const char **why)
 {
 	size_t		 i;
 	unsigned	 digits = 0, val = 0;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0;; i++) {
+		if (i + (digits == 0) > room) {
+			*why = TOO_LONG;
+			return (-1);
+		}
+		if (i == n)
+			return (0);
 		if (p[i] >= '0' && p[i] <= '9') {
 			if (digits > 0 && val == 0) {
 				*why = "v1: port with a leading zero";
@@ -297,8 +319,6 @@ v1_port(const uint8_t *p, size_t n, uint8_t term, unsigned *port,
 			return (-1);
 		}
 	}
-	*need = (digits == 0);
-	return (0);
 }
 
 /* A complete address token and its port into a socket address. */
@@ -327,30 +347,31 @@ v1_sockaddr(int af, const uint8_t *tok, size_t len, unsigned port,
 
 /*
  * "PROXY TCP4|TCP6 SRC DST SPORT DPORT\r\n" or "PROXY UNKNOWN[ ...]\r\n".
- * The caller has checked that the bytes so far begin with "PROXY".
+ * The caller has checked that the bytes so far begin with "PROXY". The
+ * beginning, up to the first address, always leaves room for the rest.
  */
 static int
 v1_parse(const uint8_t *p, size_t len, struct proxy_hdr *h, const char **why)
 {
 	struct proxy_hdr	 r;
-	size_t			 n, off, used, need, tok[2], toklen[2];
+	size_t			 n, off, used, rest, tok[2], toklen[2];
 	unsigned		 port[2];
 	int			 af, i, rv;
 
 	memset(&r, 0, sizeof(r));
 	r.ph_version = 1;
 	r.ph_mptcp = -1;
+	/* Beyond 107 bytes nothing is looked at: the line must end before. */
 	n = len < PROXY_V1_MAX ? len : PROXY_V1_MAX;
 	off = 5;
-	need = 0;	/* the beginning is always short enough */
 	if (n <= off)
-		goto more;
+		return (0);
 	if (p[off++] != ' ') {
 		*why = "v1: expected a single space";
 		return (-1);
 	}
 	if (n == off)
-		goto more;
+		return (0);
 	if (p[off] == ' ') {
 		*why = "v1: expected a single space";
 		return (-1);
@@ -360,14 +381,13 @@ v1_parse(const uint8_t *p, size_t len, struct proxy_hdr *h, const char **why)
 		if ((rv = literal(p + off, n - off, "UNKNOWN")) != 1) {
 			if (rv == -1)
 				goto badproto;
-			goto more;
+			return (0);
 		}
 		/* The rest of the line, if any, is ignored: we keep ours. */
 		r.ph_local = true;
 		off += strlen("UNKNOWN");
-		need = 2;
 		if (n == off)
-			goto more;
+			return (0);
 		if (p[off] == '\n') {
 			*why = "v1: expected CRLF";
 			return (-1);
@@ -375,11 +395,16 @@ v1_parse(const uint8_t *p, size_t len, struct proxy_hdr *h, const char **why)
 		if (p[off] != ' ' && p[off] != '\r')
 			goto badproto;
 		if (p[off] == ' ') {
-			for (off++; off < n && p[off] >= 0x20 && p[off] < 0x7f;
-			    off++)
-				;
-			if (n == off)
-				goto more;
+			for (off++;; off++) {
+				if (off + 2 > PROXY_V1_MAX) {
+					*why = TOO_LONG;
+					return (-1);
+				}
+				if (n == off)
+					return (0);
+				if (p[off] < 0x20 || p[off] >= 0x7f)
+					break;
+			}
 			if (p[off] != '\r') {
 				*why = p[off] == '\n' ? "v1: expected CRLF" :
 				    "v1: non-printable byte in an UNKNOWN line";
@@ -392,44 +417,37 @@ v1_parse(const uint8_t *p, size_t len, struct proxy_hdr *h, const char **why)
 	if ((rv = literal(p + off, n - off, "TCP")) == -1)
 		goto badproto;
 	if (rv == 0 || n == (off += 3))
-		goto more;
+		return (0);
 	if (p[off] != '4' && p[off] != '6')
 		goto badproto;
 	af = p[off++] == '4' ? AF_INET : AF_INET6;
 	if (n == off)
-		goto more;
+		return (0);
 	if (p[off++] != ' ')
 		goto badproto;
 
 	for (i = 0; i < 2; i++) {
+		rest = V1_REST_DST;
+		if (i == 0)
+			rest += 1 + (af == AF_INET ? V1_MIN_V4 : V1_MIN_V6);
 		if (af == AF_INET)
-			rv = v1_ipv4(p + off, n - off, &used, &need, why);
+			rv = v1_ipv4(p + off, n - off, PROXY_V1_MAX - off - rest,
+			    &used, why);
 		else
-			rv = v1_ipv6(p + off, n - off, &used, &need, why);
-		if (rv == -1)
-			return (-1);
-		if (rv == 0) {
-			if (i == 0)
-				need += 1 + (af == AF_INET ? V1_MIN_V4 :
-				    V1_MIN_V6);
-			need += V1_REST_DST;
-			off = n;
-			goto more;
-		}
+			rv = v1_ipv6(p + off, n - off, PROXY_V1_MAX - off - rest,
+			    &used, why);
+		if (rv != 1)
+			return (rv);
 		tok[i] = off;
 		toklen[i] = used;
 		off += used + 1;
 	}
 	for (i = 0; i < 2; i++) {
-		rv = v1_port(p + off, n - off, i == 0 ? ' ' : '\r', &port[i],
-		    &used, &need, why);
-		if (rv == -1)
-			return (-1);
-		if (rv == 0) {
-			need += i == 0 ? V1_REST_SPORT : V1_REST_DPORT;
-			off = n;
-			goto more;
-		}
+		rest = i == 0 ? V1_REST_SPORT : V1_REST_DPORT;
+		rv = v1_port(p + off, n - off, PROXY_V1_MAX - off - rest,
+		    i == 0 ? ' ' : '\r', &port[i], &used, why);
+		if (rv != 1)
+			return (rv);
 		off += used;
 		if (i == 0)
 			off++;
@@ -442,10 +460,9 @@ v1_parse(const uint8_t *p, size_t len, struct proxy_hdr *h, const char **why)
 	}
 
 crlf:
-	/* p[off] is '\r' */
-	need = 1;
+	/* p[off] is '\r', within the 107 bytes. */
 	if (n == ++off)
-		goto more;
+		return (0);
 	if (p[off++] != '\n') {
 		*why = "v1: expected CRLF";
 		return (-1);
@@ -453,14 +470,6 @@ crlf:
 	r.ph_len = off;
 	*h = r;
 	return (1);
-
-more:
-	/* The bytes so far are fine; can the line still end in time? */
-	if (n == PROXY_V1_MAX || off + need > PROXY_V1_MAX) {
-		*why = "v1: header longer than " XSTR(PROXY_V1_MAX) " bytes";
-		return (-1);
-	}
-	return (0);
 badproto:
 	*why = "v1: expected TCP4, TCP6 or UNKNOWN";
 	return (-1);

@@ -411,6 +411,26 @@ START_TEST(test_v1_length_limit)
 	    "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
 	assert_fails_at(line, n, 11 + 45 + 1 + 45,
 	    "v1: header longer than 107 bytes");
+	/*
+	 * Whatever comes after that byte, the reason stays (found by
+	 * fuzz_proxy_parse: an invalid byte after it was reported instead).
+	 */
+	line[11 + 45 + 1 + 45] = 'o';
+	assert_fails_at(line, n, 11 + 45 + 1 + 45,
+	    "v1: header longer than 107 bytes");
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "PROXY UNKNOWN ", 14);
+	line[PROXY_V1_MAX - 1] = '\t';
+	assert_fails_at(line, sizeof(line), PROXY_V1_MAX - 1,
+	    "v1: header longer than 107 bytes");
+	/* With room for a one-digit port only, "12" is too long, "00" not. */
+	n = (size_t)snprintf(line, sizeof(line), "PROXY TCP6 %s %s 12",
+	    "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+	    "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.25");
+	assert_fails_at(line, n, n, "v1: header longer than 107 bytes");
+	line[n - 2] = line[n - 1] = '0';
+	assert_fails_at(line, n, n, "v1: port with a leading zero");
+
 	/* The same with a shorter source is fine. */
 	n = (size_t)snprintf(line, sizeof(line), "PROXY TCP6 %s %s 1 2\r\n",
 	    "::1", "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
@@ -535,12 +555,16 @@ START_TEST(test_v1_rejects_bad_forms)
 		{ "PROXY TCP6 ::1.2.3 ", "v1: invalid IPv6 address" },
 		{ "PROXY TCP6 ::1 1.", "v1: invalid IPv6 address" },
 	};
+	char	 more[128];
 	size_t	 i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_line_fails(bad[i].line, bad[i].why);
-		/* ... and not a byte earlier. */
+		/* ... and not a byte earlier ... */
 		assert_needs_more(bad[i].line, strlen(bad[i].line));
+		/* ... for that byte, whatever follows. */
+		snprintf(more, sizeof(more), "%s1.2.3.4 \r\n", bad[i].line);
+		assert_line_fails(more, bad[i].why);
 	}
 }
 END_TEST
