@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The longest v1 line, CRLF included ("PROXY UNKNOWN <v6> <v6> 65535 65535"). */
+/* The longest v1 line: "PROXY UNKNOWN <v6> <v6> 65535 65535\r\n". */
 #define PROXY_V1_MAX		107
 
 /* The fixed part of a v2 header: signature, version/command, family, length. */
@@ -63,9 +63,9 @@ struct proxy_hdr {
 	 * connection's own addresses; ph_src and ph_dst are AF_UNSPEC.
 	 */
 	bool			ph_local;
-	struct sockaddr_storage	ph_src;		/* the client (AF_INET/AF_INET6, port) */
-	struct sockaddr_storage	ph_dst;		/* the address it connected to */
-	int			ph_mptcp;	/* our 0xE7 TLV: -1 absent, 0 or 1 */
+	struct sockaddr_storage	ph_src;		/* the client, with its port */
+	struct sockaddr_storage	ph_dst;		/* where it connected to */
+	int			ph_mptcp;	/* 0xE7: -1 absent, 0 or 1 */
 	size_t			ph_len;		/* bytes of the header */
 };
 

@@ -156,7 +156,8 @@ acl_entry(struct acl *acl, const char *s, size_t len, struct acl_range *r,
 			return (acl_entry_why(acl, s, len, why,
 			    "missing prefix length after '/'"));
 		for (plen = 0; p < s + len; p++) {
-			if (*p < '0' || *p > '9' || (plen == 0 && p > slash + 1))
+			if (*p < '0' || *p > '9' ||
+			    (plen == 0 && p > slash + 1))
 				return (acl_entry_why(acl, s, len, why,
 				    "invalid prefix length"));
 			plen = plen * 10 + (unsigned)(*p - '0');

@@ -231,11 +231,14 @@ v1_ipv6(const uint8_t *p, size_t n, size_t room, size_t *used,
 				dec = true;
 				decval = 0;
 			}
-			/* Could this group still be an IPv4 tail's first part? */
+			/* Can this group still be an IPv4 tail's first part? */
 			if (c > '9' || (hex > 0 && decval == 0))
 				dec = false;
-			else if ((decval = decval * 10 + (unsigned)(c - '0')) > 255)
-				dec = false;
+			else {
+				decval = decval * 10 + (unsigned)(c - '0');
+				if (decval > 255)
+					dec = false;
+			}
 			hex++;
 			colons = 0;
 		} else if (c == ':') {
@@ -260,8 +263,9 @@ v1_ipv6(const uint8_t *p, size_t n, size_t room, size_t *used,
 				*why = "v1: expected a single space";
 				return (-1);
 			}
-			if (hex > 0 ? (dcolon ? groups + 1 > 7 : groups + 1 != 8)
-			    : colons != 2)
+			if (hex > 0 ?
+			    (dcolon ? groups + 1 > 7 : groups + 1 != 8) :
+			    colons != 2)
 				goto bad;
 			*used = i;
 			return (1);
@@ -354,7 +358,7 @@ static int
 v1_parse(const uint8_t *p, size_t len, struct proxy_hdr *h, const char **why)
 {
 	struct proxy_hdr	 r;
-	size_t			 n, off, used, rest, tok[2], toklen[2];
+	size_t			 n, off, used, rest, room, tok[2], toklen[2];
 	unsigned		 port[2];
 	int			 af, i, rv;
 
@@ -430,12 +434,11 @@ v1_parse(const uint8_t *p, size_t len, struct proxy_hdr *h, const char **why)
 		rest = V1_REST_DST;
 		if (i == 0)
 			rest += 1 + (af == AF_INET ? V1_MIN_V4 : V1_MIN_V6);
+		room = PROXY_V1_MAX - off - rest;
 		if (af == AF_INET)
-			rv = v1_ipv4(p + off, n - off, PROXY_V1_MAX - off - rest,
-			    &used, why);
+			rv = v1_ipv4(p + off, n - off, room, &used, why);
 		else
-			rv = v1_ipv6(p + off, n - off, PROXY_V1_MAX - off - rest,
-			    &used, why);
+			rv = v1_ipv6(p + off, n - off, room, &used, why);
 		if (rv != 1)
 			return (rv);
 		tok[i] = off;

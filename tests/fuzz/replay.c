@@ -90,7 +90,8 @@ replay_path(const char *path, size_t *count)
 				fprintf(stderr, "replay: out of memory\n");
 				rv = -1;
 			} else {
-				if (stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+				if (stat(file, &st) == 0 &&
+				    S_ISREG(st.st_mode)) {
 					if (replay_file(file) == -1)
 						rv = -1;
 					else

@@ -268,7 +268,8 @@ START_TEST(test_merge)
 
 	/* Overlapping, contained and repeated: one range. */
 	acl_init(&acl);
-	assert_add(&acl, "10.1.0.0/16 10.0.0.0/8 10.1.2.3 10.0.0.0/8 10.0.0.0/9");
+	assert_add(&acl,
+	    "10.1.0.0/16 10.0.0.0/8 10.1.2.3 10.0.0.0/8 10.0.0.0/9");
 	acl_finish(&acl);
 	ck_assert_uint_eq(acl.acl_len, 1);
 	ck_assert(match(&acl, "10.0.0.0"));
@@ -361,7 +362,8 @@ START_TEST(test_rejects)
 	assert_add_fails("10.0.0.0/99999999999999999999999",
 	    "10.0.0.0/99999999999999999999999: prefix length out of range "
 	    "(0-32)");
-	assert_add_fails("::/129", "::/129: prefix length out of range (0-128)");
+	assert_add_fails("::/129",
+	    "::/129: prefix length out of range (0-128)");
 	assert_add_fails("10.0.0.0/", "10.0.0.0/: missing prefix length after "
 	    "'/'");
 	assert_add_fails("10.0.0.0/ 8", "10.0.0.0/: missing prefix length "
@@ -493,8 +495,8 @@ END_TEST
  */
 START_TEST(test_large_list)
 {
-	static uint8_t		 nets[LARGE_N][16];	/* IPv4 as ::ffff:a.b.c.d */
-	static unsigned		 plens[LARGE_N];	/* of the 128 bits */
+	static uint8_t		 nets[LARGE_N][16];	/* IPv4 mapped */
+	static unsigned		 plens[LARGE_N];	/* of 128 bits */
 	static bool		 v4[LARGE_N];
 	struct acl		 fin, scan;
 	struct sockaddr_in	 sin;
@@ -539,7 +541,8 @@ START_TEST(test_large_list)
 			ck_assert_ptr_nonnull(inet_ntop(v4[j] ? AF_INET :
 			    AF_INET6, nets[j] + off, one, sizeof(one)));
 			snprintf(text + strlen(text), sizeof(text) -
-			    strlen(text), "%s/%u ", one, plen - 8 * (unsigned)off);
+			    strlen(text), "%s/%u ", one,
+			    plen - 8 * (unsigned)off);
 		}
 		assert_add(&fin, text);
 		assert_add(&scan, text);
@@ -562,7 +565,7 @@ START_TEST(test_large_list)
 	for (i = 0; i < LARGE_PROBES; i++) {
 		j = rnd(&seed) % LARGE_N;
 		kind = i % 5;
-		/* Random, the first or last address of entry j, or next to it. */
+		/* Random, entry j's first or last address, or next to it. */
 		for (k = 0; k < 16; k += 8) {
 			r = rnd(&seed);
 			memcpy(&probe[k], &r, 8);

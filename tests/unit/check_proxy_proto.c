@@ -810,8 +810,8 @@ START_TEST(test_v2_families)
 			break;
 		case 0x31:
 		case 0x32:
-			assert_fails_at(b, n, 14, "v2: AF_UNIX is not supported "
-			    "(the relay carries TCP)");
+			assert_fails_at(b, n, 14, "v2: AF_UNIX is not "
+			    "supported (the relay carries TCP)");
 			break;
 		default:
 			assert_fails_at(b, n, 14,
