@@ -28,7 +28,9 @@
 
 struct budget {
 	unsigned	 b_limit;	/* RLIMIT_NOFILE, or 0: none */
-	unsigned	 b_sessions_max;
+	unsigned	 b_room;	/* sessions the descriptors allow */
+	unsigned	 b_cap;		/* [global] max_connections, 0: none */
+	unsigned	 b_sessions_max;	/* the smaller of the two */
 	unsigned	 b_pipes_max;	/* pipe descriptors, two per pipe */
 	unsigned	 b_sessions;	/* atomic */
 	unsigned	 b_pipes;	/* atomic: open, busy or pooled */
@@ -54,10 +56,27 @@ void	budget_init(struct budget *b, struct event *wake);
 void	budget_size(struct budget *b, unsigned base);
 
 /*
+ * [global] max_connections: at most cap sessions (0: as many as the
+ * descriptors allow). Takes effect for the next admission.
+ */
+void	budget_set_cap(struct budget *b, unsigned cap);
+
+/* Whether max_connections, not the descriptors, is the limit now. */
+bool	budget_capped(const struct budget *b);
+
+/*
  * Count a session about to be accepted. Returns false at the limit: the
  * caller stops accepting until b_wake fires.
  */
 bool	budget_session_take(struct budget *b);
+
+/*
+ * The caller found another limit full (a listener's max_connections):
+ * wake it, through b_wake, when any session ends. retry is called once
+ * more after the wish is registered, for a session that ended meanwhile;
+ * its answer is returned (true: room after all, nothing to wait for).
+ */
+bool	budget_wait(struct budget *b, bool (*retry)(void *), void *arg);
 
 /* A counted session ended: count it out and wake the accepting loop. */
 void	budget_session_release(struct budget *b);

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acl.h"
 #include "log.h"
 #include "parse.h"
 
@@ -38,6 +39,8 @@
 #define CONFIG_DEFAULT_BACKLOG		511
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT	5000		/* ms */
 #define CONFIG_DEFAULT_IDLE_TIMEOUT	3600000		/* ms */
+#define CONFIG_DEFAULT_HANDSHAKE_TIMEOUT 10000		/* ms */
+#define CONFIG_MAX_CONNECTIONS_MAX	10000000
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT	30000		/* ms */
 
 /* One resolved socket address and where it came from. */
@@ -78,6 +81,14 @@ struct listener_config {
 	int			lc_upstream_sndbuf;
 	uint64_t		lc_connect_timeout;	/* ms, > 0 */
 	uint64_t		lc_idle_timeout;	/* ms, 0 = never */
+	uint64_t		lc_handshake_timeout;	/* ms, > 0 */
+	int			lc_proxy_protocol;	/* 0 off, 1 or 2: sent */
+	bool			lc_accept_proxy;	/* clients send one */
+	struct acl		lc_accept_proxy_from;	/* balancers; empty: any */
+	int			lc_proxy_from_line;
+	struct acl		lc_allow;	/* with any entry, the rest is refused */
+	struct acl		lc_deny;	/* refused, whatever allow says */
+	unsigned		lc_max_connections;	/* 0 = no cap */
 };
 TAILQ_HEAD(listener_config_list, listener_config);
 
@@ -89,6 +100,7 @@ struct config {
 	char			 cf_user[CONFIG_NAME_MAX];	/* "" = stay */
 	char			 cf_group[CONFIG_NAME_MAX];	/* "" = user's */
 	int			 cf_workers;	/* 0 = one per CPU ("auto") */
+	unsigned		 cf_max_connections;	/* 0 = no cap */
 	struct listener_config_list cf_listeners;
 	int			 cf_nlisteners;
 	unsigned		 cf_refcnt;		/* atomic */

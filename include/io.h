@@ -24,8 +24,9 @@
  *    decrypts whole records): io_pending() says how many, and the owner
  *    must read them without waiting for the descriptor, which will not
  *    signal them again.
- *  - io_raw is true when the bytes on the descriptor are the stream's own,
- *    so that splice(2) may move them without passing through the layer.
+ *  - io_raw (of the table) is true when the bytes on the descriptor are
+ *    the stream's own, so that splice(2) may move them without passing
+ *    through the layer.
  */
 #ifndef MPTCP_RELAYD_IO_H
 #define MPTCP_RELAYD_IO_H
@@ -38,6 +39,7 @@ struct io;
 
 struct io_ops {
 	const char	*io_name;
+	bool		 io_raw;
 	ssize_t		(*io_read)(struct io *, void *, size_t);
 	ssize_t		(*io_write)(struct io *, const void *, size_t);
 	int		(*io_shutdown)(struct io *);
@@ -48,11 +50,10 @@ struct io_ops {
 
 struct io {
 	int			 io_fd;		/* -1: none (yet) */
-	const struct io_ops	*io_ops;
-	void			*io_ctx;	/* the layer's own state */
 	short			 io_rd_want;	/* EV_READ or EV_WRITE */
 	short			 io_wr_want;
-	bool			 io_raw;
+	const struct io_ops	*io_ops;
+	void			*io_ctx;	/* the layer's own state */
 };
 
 /* No descriptor yet: every operation but close is an error. */
@@ -83,6 +84,13 @@ static inline size_t
 io_pending(const struct io *io)
 {
 	return io->io_ops->io_pending(io);
+}
+
+/* Whether splice(2) may move this side's bytes past the layer. */
+static inline bool
+io_is_raw(const struct io *io)
+{
+	return io->io_ops->io_raw;
 }
 
 /* Close the side (a no-op without a descriptor); io is empty afterwards. */

@@ -7,6 +7,8 @@
 #define MPTCP_RELAYD_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 /* Severities, most severe first; the numbers are syslog's. */
 enum log_level {
@@ -41,6 +43,25 @@ void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_msg(enum log_level, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+/*
+ * A limit on lines of one kind (refused clients, say), so that a flood
+ * cannot fill the journal: at most LOG_LIMIT_PER_SEC in any second, the
+ * rest counted and said with the next line written. Not thread-safe: one
+ * per event loop.
+ */
+#define LOG_LIMIT_PER_SEC	10
+struct log_limit {
+	uint64_t	ll_second;	/* of the monotonic clock */
+	unsigned	ll_lines;	/* written in it */
+	unsigned	ll_held;	/* held back since the last one written */
+};
+
+/*
+ * Whether a line may be written at now_ms (monotonic). When it may,
+ * *held is how many were held back before it (and counting restarts).
+ */
+bool	log_limit_allow(struct log_limit *ll, uint64_t now_ms, unsigned *held);
+
 /* Only at start-up or for a broken invariant: log, then exit(2). */
 void	fatal(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));

@@ -45,6 +45,16 @@ enum relay_connect_result {
 	RELAY_CONNECT__MAX
 };
 
+/*
+ * Why a client was closed before relaying (never counted as a session):
+ * the "reason" label of mptcp_relayd_refused_total.
+ */
+enum relay_refusal {
+	RELAY_REFUSED_ACL,		/* allow, deny, accept_proxy_from */
+	RELAY_REFUSED_PROXY_HEADER,	/* missing, malformed, too slow */
+	RELAY_REFUSED__MAX
+};
+
 /* What one event loop counted for a section; see RELAY_COUNT. */
 struct relay_counters {
 	uint64_t	rc_active;		/* sessions open now */
@@ -53,6 +63,7 @@ struct relay_counters {
 	uint64_t	rc_bytes_in;		/* from clients */
 	uint64_t	rc_bytes_out;		/* to clients */
 	uint64_t	rc_ends[RELAY_ENDS_MAX];
+	uint64_t	rc_refused[RELAY_REFUSED__MAX];
 } __attribute__((aligned(64)));
 
 /*
@@ -86,6 +97,7 @@ struct relay {
 	struct relay_counters	*rl_counters;	/* [rl_nloops] */
 	pthread_mutex_t		 rl_lock;	/* guards rl_upset */
 	struct relay_upset	*rl_upset;
+	bool			 rl_capped;	/* at max_connections; daemon loop */
 };
 
 /* The relays of a configuration, in the order of its sections. */
@@ -150,5 +162,14 @@ void		 relay_upset_put(struct relay_upset *us);
 /* Count a session of the section in and out (any thread). */
 void		 relay_session_in(struct relay *rl);
 void		 relay_session_out(struct relay *rl);
+
+/*
+ * Count a session in unless the section has max sessions already (0: no
+ * cap). Returns false at the cap.
+ */
+bool		 relay_session_take(struct relay *rl, unsigned max);
+
+/* The "reason" word of a refusal. */
+const char	*relay_refusal_name(enum relay_refusal reason);
 
 #endif

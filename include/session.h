@@ -63,6 +63,13 @@ enum session_stage {
 	 */
 	SESSION_ACCEPTED,
 	/*
+	 * accept_proxy: reading the PROXY protocol header the client (a load
+	 * balancer) sends first, bounded by handshake_timeout and by the
+	 * header's size (proxy_proto.h). Bytes that follow the header wait in
+	 * the client's buffer; the session then uses the header's addresses.
+	 */
+	SESSION_PROXY_IN,
+	/*
 	 * The upstream connect (and its retries over the addresses) is under
 	 * way, bounded by connect_timeout per address. The client is not read
 	 * yet: what it sends waits in its socket.
@@ -117,6 +124,10 @@ struct session_ctx {
 	struct splice_pool	 sc_pipes;	/* idle pipes */
 	struct event		 sc_trim_ev;	/* trims both pools */
 	bool			 sc_trim_on;
+	/* Lines about refused clients, at most so many a second. */
+	struct log_limit	 sc_refused_log;
+	struct event		 sc_refused_ev;	/* says how many were held */
+	bool			 sc_refused_on;
 	/* A stop in progress (session_ctx_drain). */
 	struct event		 sc_drain_ev;
 	bool			 sc_drain_on;

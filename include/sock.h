@@ -19,6 +19,20 @@
 /* "[ffff:...:ffff]:65535" and a NUL. */
 #define SOCK_NTOP_MAX	(INET6_ADDRSTRLEN + 9)
 
+/* An IPv4 or IPv6 socket address, in less room than sockaddr_storage. */
+union sock_addr {
+	struct sockaddr		sa;
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
+};
+
+/*
+ * Copy the IPv4 or IPv6 address sa (of length len) into *u; anything else
+ * becomes AF_UNSPEC.
+ */
+void	sock_addr_set(union sock_addr *u, const struct sockaddr *sa,
+	    socklen_t len);
+
 /* Options of one side of a session; 0 buffer sizes keep the kernel's. */
 struct sock_opts {
 	int	so_rcvbuf;

@@ -20,6 +20,7 @@ budget_init(struct budget *b, struct event *wake)
 
 	memset(b, 0, sizeof(*b));
 	b->b_wake = wake;
+	b->b_room = UINT_MAX;
 	b->b_sessions_max = UINT_MAX;
 	b->b_pipes_max = UINT_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
@@ -51,14 +52,32 @@ budget_size(struct budget *b, unsigned base)
 		sessions = 1;
 		pipes = 0;
 	}
-	if (sessions == b->b_sessions_max && pipes == b->b_pipes_max)
+	if (sessions == b->b_room && pipes == b->b_pipes_max)
 		return;
+	b->b_room = sessions;
 	__atomic_store_n(&b->b_pipes_max, pipes, __ATOMIC_RELAXED);
-	__atomic_store_n(&b->b_sessions_max, sessions, __ATOMIC_RELAXED);
+	budget_set_cap(b, b->b_cap);
 	log_info("open files limit %u: room for %u session%s and %u "
 	    "splice pipe%s (%u descriptors held otherwise)", b->b_limit,
 	    sessions, sessions == 1 ? "" : "s", pipes / 2,
 	    pipes / 2 == 1 ? "" : "s", base);
+}
+
+void
+budget_set_cap(struct budget *b, unsigned cap)
+{
+	unsigned	max = b->b_room;
+
+	b->b_cap = cap;
+	if (cap > 0 && cap < max)
+		max = cap;
+	__atomic_store_n(&b->b_sessions_max, max, __ATOMIC_RELAXED);
+}
+
+bool
+budget_capped(const struct budget *b)
+{
+	return b->b_cap > 0 && b->b_cap <= b->b_room;
 }
 
 static bool
@@ -89,6 +108,16 @@ budget_session_take(struct budget *b)
 	 */
 	__atomic_store_n(&b->b_waiting, 1, __ATOMIC_SEQ_CST);
 	if (!budget_try(b))
+		return false;
+	__atomic_store_n(&b->b_waiting, 0, __ATOMIC_RELAXED);
+	return true;
+}
+
+bool
+budget_wait(struct budget *b, bool (*retry)(void *), void *arg)
+{
+	__atomic_store_n(&b->b_waiting, 1, __ATOMIC_SEQ_CST);
+	if (!retry(arg))
 		return false;
 	__atomic_store_n(&b->b_waiting, 0, __ATOMIC_RELAXED);
 	return true;

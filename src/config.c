@@ -44,6 +44,8 @@ enum key_kind {
 	KEY_WORKERS,		/* int: 1-k_max, or 0 for "auto" */
 	KEY_LISTEN,		/* struct config_addr[], repeatable */
 	KEY_UPSTREAM,		/* struct config_upstream */
+	KEY_PROXY_VERSION,	/* int: 0 (off), 1 or 2 */
+	KEY_ACL,		/* struct acl, repeatable */
 };
 
 struct key_def {
@@ -66,6 +68,8 @@ static const struct key_def global_keys[] = {
 	{ "workers",		KEY_WORKERS,	CF(cf_workers),
 	    1, CONFIG_WORKERS_MAX },
 	{ "group",		KEY_NAME,	CF(cf_group),		0, 0 },
+	{ "max_connections",	KEY_UINT,	CF(cf_max_connections),
+	    0, CONFIG_MAX_CONNECTIONS_MAX },
 };
 
 static const struct key_def listener_keys[] = {
@@ -85,6 +89,15 @@ static const struct key_def listener_keys[] = {
 	    1, 3600 * 1000 },
 	{ "idle_timeout",	KEY_DURATION,	LC(lc_idle_timeout),
 	    0, 30 * DURATION_DAY },
+	{ "handshake_timeout",	KEY_DURATION,	LC(lc_handshake_timeout),
+	    1, 3600 * 1000 },
+	{ "proxy_protocol",	KEY_PROXY_VERSION, LC(lc_proxy_protocol), 0, 0 },
+	{ "accept_proxy",	KEY_BOOL,	LC(lc_accept_proxy),	0, 0 },
+	{ "accept_proxy_from",	KEY_ACL,	LC(lc_accept_proxy_from), 0, 0 },
+	{ "allow",		KEY_ACL,	LC(lc_allow),		0, 0 },
+	{ "deny",		KEY_ACL,	LC(lc_deny),		0, 0 },
+	{ "max_connections",	KEY_UINT,	LC(lc_max_connections),
+	    0, CONFIG_MAX_CONNECTIONS_MAX },
 };
 
 #define NKEYS(t)	(sizeof(t) / sizeof((t)[0]))
@@ -99,19 +112,25 @@ static const struct {
 	const char	*fk_name;
 	unsigned	 fk_in;		/* IN_GLOBAL, IN_LISTENER */
 } future_keys[] = {
-	{ "max_connections", IN_GLOBAL | IN_LISTENER },
 	{ "stats_listen", IN_GLOBAL },
 	{ "balance", IN_LISTENER },
-	{ "proxy_protocol", IN_LISTENER },
-	{ "accept_proxy", IN_LISTENER },
-	{ "allow", IN_LISTENER },
-	{ "deny", IN_LISTENER },
+	{ "upstream_backoff", IN_LISTENER },
+	{ "health_check_interval", IN_LISTENER },
+	{ "resolve_interval", IN_LISTENER },
 	{ "tls_cert", IN_LISTENER },
 	{ "tls_key", IN_LISTENER },
+	{ "tls_client_ca", IN_LISTENER },
+	{ "tls_alpn", IN_LISTENER },
 	{ "upstream_tls", IN_LISTENER },
 	{ "upstream_tls_ca", IN_LISTENER },
 	{ "upstream_tls_verify", IN_LISTENER },
 	{ "upstream_tls_sni", IN_LISTENER },
+	{ "upstream_tls_cert", IN_LISTENER },
+	{ "upstream_tls_key", IN_LISTENER },
+	{ "transparent", IN_LISTENER },
+	{ "destination_allow", IN_LISTENER },
+	{ "destination_deny", IN_LISTENER },
+	{ "destination_ports", IN_LISTENER },
 };
 
 /* A problem found, kept until the end of the load puts them in order. */
@@ -272,7 +291,20 @@ listener_config_new(const char *name, int line)
 	lc->lc_upstream_protocol = IPPROTO_TCP;
 	lc->lc_connect_timeout = CONFIG_DEFAULT_CONNECT_TIMEOUT;
 	lc->lc_idle_timeout = CONFIG_DEFAULT_IDLE_TIMEOUT;
+	lc->lc_handshake_timeout = CONFIG_DEFAULT_HANDSHAKE_TIMEOUT;
+	acl_init(&lc->lc_accept_proxy_from);
+	acl_init(&lc->lc_allow);
+	acl_init(&lc->lc_deny);
 	return lc;
+}
+
+static void
+listener_config_free(struct listener_config *lc)
+{
+	acl_free(&lc->lc_accept_proxy_from);
+	acl_free(&lc->lc_allow);
+	acl_free(&lc->lc_deny);
+	free(lc);
 }
 
 static struct config *
@@ -298,7 +330,7 @@ config_free(struct config *cf)
 
 	while ((lc = TAILQ_FIRST(&cf->cf_listeners)) != NULL) {
 		TAILQ_REMOVE(&cf->cf_listeners, lc, lc_entry);
-		free(lc);
+		listener_config_free(lc);
 	}
 	free(cf->cf_path);
 	free(cf);
@@ -747,6 +779,25 @@ config_set(struct config_parser *p, const struct key_def *k, void *base,
 	case KEY_UPSTREAM:
 		config_set_upstream(p, (struct listener_config *)base, value);
 		return;
+	case KEY_PROXY_VERSION:
+		if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0)
+			*(int *)dst = 0;
+		else if (strcmp(value, "v1") == 0)
+			*(int *)dst = 1;
+		else if (strcmp(value, "v2") == 0)
+			*(int *)dst = 2;
+		else
+			why = "expected 'v1', 'v2' or 'off'";
+		break;
+	case KEY_ACL:
+		if (acl_add((struct acl *)dst, value, &why) == -1) {
+			config_error(p, p->p_line, "%s: %s", k->k_name, why);
+			return;
+		}
+		if (k->k_offset == LC(lc_accept_proxy_from))
+			((struct listener_config *)base)->lc_proxy_from_line =
+			    p->p_line;
+		break;
 	}
 	if (why != NULL)
 		config_error(p, p->p_line, "%s: invalid value '%s': %s",
@@ -829,7 +880,8 @@ config_handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	i = (size_t)(k - keys);
-	if (p->p_keyline[i] != 0 && k->k_kind != KEY_LISTEN) {
+	if (p->p_keyline[i] != 0 && k->k_kind != KEY_LISTEN &&
+	    k->k_kind != KEY_ACL) {
 		if (k->k_kind == KEY_UPSTREAM)
 			config_error(p, p->p_line, "several upstreams per "
 			    "listener are not supported by this version");
@@ -1151,6 +1203,13 @@ config_validate(struct config_parser *p)
 		if (lc->lc_upstream.cu_line == 0)
 			config_error(p, lc->lc_line, "[%s]: missing 'upstream'",
 			    lc->lc_name);
+		if (lc->lc_proxy_from_line != 0 && !lc->lc_accept_proxy)
+			config_error(p, lc->lc_proxy_from_line,
+			    "'accept_proxy_from' needs 'accept_proxy = yes' in "
+			    "[%s]", lc->lc_name);
+		acl_finish(&lc->lc_accept_proxy_from);
+		acl_finish(&lc->lc_allow);
+		acl_finish(&lc->lc_deny);
 	}
 	config_validate_listen(p);
 }

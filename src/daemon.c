@@ -155,6 +155,7 @@ daemon_size_budget(struct daemon *d)
 {
 	budget_size(&d->d_budget, d->d_fds_fixed +
 	    (unsigned)d->d_listeners.lss_count);
+	budget_set_cap(&d->d_budget, d->d_config->cf_max_connections);
 }
 
 /* --- stop ----------------------------------------------------------------- */
@@ -439,6 +440,12 @@ daemon_state(struct daemon *d)
 		if (known > 0)
 			APPEND(" (%llu%%)", (unsigned long long)
 			    (c.rc_sessions_mptcp * 100 / known));
+		if (c.rc_refused[RELAY_REFUSED_ACL] +
+		    c.rc_refused[RELAY_REFUSED_PROXY_HEADER] > 0)
+			APPEND(", refused acl %llu proxy_header %llu",
+			    (unsigned long long)c.rc_refused[RELAY_REFUSED_ACL],
+			    (unsigned long long)
+			    c.rc_refused[RELAY_REFUSED_PROXY_HEADER]);
 		us = relay_upset_get(rl);
 		for (j = 0; j < us->us_n; j++) {
 			ru = &us->us_addrs[j];

@@ -66,6 +66,7 @@ io_raw_close(struct io *io, bool abort)
 
 static const struct io_ops io_raw_ops = {
 	.io_name = "raw",
+	.io_raw = true,
 	.io_read = io_raw_read,
 	.io_write = io_raw_write,
 	.io_shutdown = io_raw_shutdown,
@@ -125,7 +126,6 @@ io_init(struct io *io)
 	io->io_ctx = NULL;
 	io->io_rd_want = EV_READ;
 	io->io_wr_want = EV_WRITE;
-	io->io_raw = false;
 }
 
 void
@@ -136,7 +136,6 @@ io_raw_init(struct io *io, int fd)
 	io->io_ctx = NULL;
 	io->io_rd_want = EV_READ;
 	io->io_wr_want = EV_WRITE;
-	io->io_raw = true;
 }
 
 void

@@ -260,32 +260,75 @@ listener_pause(struct listener *ls, int err)
 	evtimer_add(&ls->ls_pause_ev, &tv);
 }
 
-/* The budget is full: wait, in the listen queue, until a session ends. */
+/* A limit is reached: wait, in the listen queue, until a session ends. */
 static void
 listener_wait(struct listener *ls)
 {
-	struct listener_set	*lss = ls->ls_set;
-
-	if (!lss->lss_full_logged) {
-		log_warnx("%u sessions fill the open files limit; new clients "
-		    "wait in the listen queue until sessions end (raise "
-		    "LimitNOFILE= or ulimit -n)", budget_sessions(
-		    lss->lss_budget));
-		lss->lss_full_logged = true;
-	}
 	event_del(&ls->ls_ev);
 	ls->ls_waiting = true;
 }
 
-/* Count a session in, or say there is no room for one. */
+/* The process's limit: its descriptors, or [global] max_connections. */
+static void
+listener_wait_budget(struct listener *ls)
+{
+	struct listener_set	*lss = ls->ls_set;
+	struct budget		*b = lss->lss_budget;
+
+	if (!lss->lss_full_logged) {
+		if (budget_capped(b))
+			log_warnx("max_connections (%u) of [global] reached; "
+			    "new clients wait in the listen queue until "
+			    "sessions end", b->b_cap);
+		else
+			log_warnx("%u sessions fill the open files limit; new "
+			    "clients wait in the listen queue until sessions "
+			    "end (raise LimitNOFILE= or ulimit -n)",
+			    budget_sessions(b));
+		lss->lss_full_logged = true;
+	}
+	listener_wait(ls);
+}
+
+static bool
+listener_relay_retry(void *arg)
+{
+	struct listener	*ls = arg;
+
+	return relay_session_take(ls->ls_relay,
+	    listener_conf(ls)->lc_max_connections);
+}
+
+/*
+ * Count a session in, in the budget and in the section's max_connections,
+ * or stop accepting (saying so once) until a session ends.
+ */
 static bool
 listener_admit(struct listener *ls)
 {
 	struct budget	*b = ls->ls_set->lss_budget;
+	struct relay	*rl = ls->ls_relay;
 
-	return b == NULL || budget_session_take(b);
+	if (b != NULL && !budget_session_take(b)) {
+		listener_wait_budget(ls);
+		return false;
+	}
+	if (listener_relay_retry(ls) ||
+	    (b != NULL && budget_wait(b, listener_relay_retry, ls)))
+		return true;
+	if (b != NULL)
+		budget_session_release(b);
+	if (!rl->rl_capped) {
+		log_warnx("%s: max_connections (%u) reached; new clients wait "
+		    "in the listen queue until sessions end", rl->rl_name,
+		    listener_conf(ls)->lc_max_connections);
+		rl->rl_capped = true;
+	}
+	listener_wait(ls);
+	return false;
 }
 
+/* A client counted in by listener_admit() was not accepted after all. */
 static void
 listener_unadmit(struct listener *ls)
 {
@@ -293,6 +336,7 @@ listener_unadmit(struct listener *ls)
 
 	if (b != NULL)
 		budget_session_release(b);
+	relay_session_out(ls->ls_relay);
 }
 
 /*
@@ -308,10 +352,8 @@ listener_accept_some(struct listener *ls, int max)
 	int			 i, cfd, n = 0;
 
 	for (i = 0; i < max; i++) {
-		if (!listener_admit(ls)) {
-			listener_wait(ls);
+		if (!listener_admit(ls))
 			return n;
-		}
 		len = sizeof(ss);
 		cfd = accept4(ls->ls_fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -341,7 +383,6 @@ listener_accept_some(struct listener *ls, int max)
 			    ls->ls_relay->rl_name, ls->ls_addr.ca_text);
 			ls->ls_pause_logged = false;
 		}
-		relay_session_in(ls->ls_relay);
 		lss->lss_accept_cb(ls, cfd, (struct sockaddr *)&ss, len,
 		    lss->lss_accept_arg);
 		n++;
@@ -846,22 +887,43 @@ fail:
 	return -1;
 }
 
+/*
+ * Whether n sessions are far enough below a limit of max to say that
+ * accepting goes on: a tenth below it, so that sessions ending and
+ * starting at the limit do not log a pair of lines each time.
+ */
+static bool
+listener_well_below(unsigned n, unsigned max)
+{
+	return n + (max >= 10 ? max / 10 : 1) <= max;
+}
+
 void
 listener_set_resume(struct listener_set *lss)
 {
 	struct listener	*ls;
+	unsigned	 n;
 
 	if (lss->lss_stopped)
 		return;
 	TAILQ_FOREACH(ls, &lss->lss_list, ls_entry) {
+		n = __atomic_load_n(&ls->ls_relay->rl_sessions,
+		    __ATOMIC_RELAXED);
+		if (ls->ls_relay->rl_capped &&
+		    listener_well_below(n, listener_conf(ls)->lc_max_connections)) {
+			log_notice("%s: accepting again: %u sessions open",
+			    ls->ls_relay->rl_name, n);
+			ls->ls_relay->rl_capped = false;
+		}
 		if (!ls->ls_waiting)
 			continue;
 		ls->ls_waiting = false;
 		listener_watch(ls);
 	}
-	if (lss->lss_full_logged) {
-		log_notice("accepting again: %u sessions open",
-		    budget_sessions(lss->lss_budget));
+	if (lss->lss_full_logged && listener_well_below(
+	    n = budget_sessions(lss->lss_budget),
+	    lss->lss_budget->b_sessions_max)) {
+		log_notice("accepting again: %u sessions open", n);
 		lss->lss_full_logged = false;
 	}
 }

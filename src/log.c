@@ -205,3 +205,22 @@ fatalx(const char *fmt, ...)
 	va_end(ap);
 	exit(2);
 }
+
+bool
+log_limit_allow(struct log_limit *ll, uint64_t now_ms, unsigned *held)
+{
+	uint64_t	second = now_ms / 1000;
+
+	if (second != ll->ll_second) {
+		ll->ll_second = second;
+		ll->ll_lines = 0;
+	}
+	if (ll->ll_lines >= LOG_LIMIT_PER_SEC) {
+		ll->ll_held++;
+		return false;
+	}
+	ll->ll_lines++;
+	*held = ll->ll_held;
+	ll->ll_held = 0;
+	return true;
+}

@@ -243,3 +243,34 @@ relay_session_out(struct relay *rl)
 {
 	__atomic_sub_fetch(&rl->rl_sessions, 1, __ATOMIC_RELAXED);
 }
+
+bool
+relay_session_take(struct relay *rl, unsigned max)
+{
+	unsigned	n;
+
+	if (max == 0) {
+		relay_session_in(rl);
+		return true;
+	}
+	n = __atomic_load_n(&rl->rl_sessions, __ATOMIC_RELAXED);
+	do {
+		if (n >= max)
+			return false;
+	} while (!__atomic_compare_exchange_n(&rl->rl_sessions, &n, n + 1,
+	    true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	return true;
+}
+
+const char *
+relay_refusal_name(enum relay_refusal reason)
+{
+	static const char *const names[RELAY_REFUSED__MAX] = {
+		[RELAY_REFUSED_ACL] = "acl",
+		[RELAY_REFUSED_PROXY_HEADER] = "proxy_header",
+	};
+
+	if (reason >= RELAY_REFUSED__MAX)
+		return "unknown";
+	return names[reason];
+}

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,9 +18,11 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "acl.h"
 #include "clock.h"
 #include "compat.h"
 #include "log.h"
+#include "proxy_proto.h"
 #include "session.h"
 #include "sock.h"
 #include "upstream.h"
@@ -83,26 +86,28 @@ struct session_side {
 	struct splice_pipe	*ss_pipe;	/* or spliced; never both */
 	uint64_t		 ss_bytes;	/* read from this side */
 	struct {
-		bool		 eof;	/* the side ended its stream */
-		bool		 shut;	/* we ended our stream towards it */
-	}			 ss_stream;
-	struct {
 		struct event	 rev;
 		struct event	 wev;
-		bool		 assigned;
-		bool		 rev_on;	/* rev added */
-		bool		 wev_on;
-		bool		 read;	/* we want to read the side */
-		bool		 write;	/* we have something to give it */
+	}			 ss_events;
+	struct {
+		uint8_t		 eof:1;		/* the side ended its stream */
+		uint8_t		 shut:1;	/* we ended ours towards it */
+	}			 ss_stream;
+	struct {
+		uint8_t		 assigned:1;	/* ss_events assigned */
+		uint8_t		 rev_on:1;	/* rev added */
+		uint8_t		 wev_on:1;
+		uint8_t		 read:1;	/* we want to read the side */
+		uint8_t		 write:1;	/* we have something for it */
 	}			 ss_ev;
 	struct {
-		enum side_mptcp_state state;
-		unsigned	 most;	/* most subflows seen */
-		unsigned	 last;	/* at the last sample */
+		uint8_t		 state;		/* enum side_mptcp_state */
+		uint8_t		 most;		/* most subflows seen */
+		uint8_t		 last;		/* at the last sample */
 	}			 ss_mptcp;
 	struct {
-		bool		 stream;	/* reads are large: splice */
-		unsigned	 small;	/* small spliced reads in a row */
+		uint8_t		 stream:1;	/* reads are large: splice */
+		uint8_t		 small:7;	/* small spliced reads in a row */
 	}			 ss_splice;
 };
 
@@ -120,17 +125,19 @@ struct session {
 	struct session_side		 se_client;
 	struct session_side		 se_upstream;
 	struct session_side		*se_first_eof;
-	struct upstream_conn		 se_connect;
+	struct upstream_conn		*se_connect;	/* while connecting */
 	struct relay_upset		*se_upset;	/* referenced */
 	struct relay_upstream		*se_up;	/* the address used or tried */
 	bool				 se_up_active;	/* counted in se_up */
 	int				 se_error;	/* connect errno */
-	struct event			 se_timer;	/* idle_timeout */
+	int				 se_pp_mptcp;	/* from a PROXY TLV, or -1 */
+	union sock_addr			*se_pp_dst;	/* from a PROXY header */
+	struct event			 se_timer;	/* idle or handshake */
 	bool				 se_timer_on;
 	uint64_t			 se_start;	/* monotonic ms */
 	uint64_t			 se_active;	/* last traffic */
 	uint64_t			 se_sampled;	/* last MPTCP sample */
-	struct sockaddr_storage		 se_peer;
+	union sock_addr			 se_peer;	/* the client */
 };
 
 static const char *const session_end_names[SESSION_END__MAX] = {
@@ -147,6 +154,7 @@ static const char *const session_end_names[SESSION_END__MAX] = {
 
 static const char *const session_stage_names[SESSION_STAGE__MAX] = {
 	[SESSION_ACCEPTED] = "accepted",
+	[SESSION_PROXY_IN] = "proxy_in",
 	[SESSION_CONNECTING] = "connecting",
 	[SESSION_RELAYING] = "relaying",
 	[SESSION_DRAINING] = "draining",
@@ -157,7 +165,9 @@ static const char *const session_stage_names[SESSION_STAGE__MAX] = {
 
 /* The moves allowed from each stage. */
 static const unsigned session_stage_next[SESSION_STAGE__MAX] = {
-	[SESSION_ACCEPTED] = STAGE(SESSION_CONNECTING) | STAGE(SESSION_CLOSED),
+	[SESSION_ACCEPTED] = STAGE(SESSION_PROXY_IN) |
+	    STAGE(SESSION_CONNECTING) | STAGE(SESSION_CLOSED),
+	[SESSION_PROXY_IN] = STAGE(SESSION_CONNECTING) | STAGE(SESSION_CLOSED),
 	[SESSION_CONNECTING] = STAGE(SESSION_RELAYING) | STAGE(SESSION_CLOSED),
 	[SESSION_RELAYING] = STAGE(SESSION_DRAINING) | STAGE(SESSION_CLOSED),
 	[SESSION_DRAINING] = STAGE(SESSION_CLOSED),
@@ -166,6 +176,10 @@ static const unsigned session_stage_next[SESSION_STAGE__MAX] = {
 
 static int	session_side_read(struct session_side *);
 static int	session_side_write(struct session_side *);
+static int	session_proxy_in(struct session_side *);
+static void	session_refused_held(evutil_socket_t, short, void *);
+static void	session_refuse(struct session *, enum relay_refusal,
+		    const char *, ...) __attribute__((format(printf, 3, 4)));
 
 const char *
 session_end_name(enum session_end reason)
@@ -244,6 +258,26 @@ session_trim_later(struct session_ctx *sc)
 		sc->sc_trim_on = true;
 }
 
+/*
+ * Lines about refused clients were held back in the last second: say how
+ * many, so that a flood that stops is still accounted for.
+ */
+static void
+session_refused_held(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_ctx	*sc = arg;
+	unsigned		 held = sc->sc_refused_log.ll_held;
+
+	(void)fd;
+	(void)what;
+	sc->sc_refused_on = false;
+	if (held == 0)
+		return;
+	sc->sc_refused_log.ll_held = 0;
+	log_info("%u more refused client%s not logged", held,
+	    held == 1 ? "" : "s");
+}
+
 void
 session_ctx_init(struct session_ctx *sc, struct event_base *base, int loop,
     struct budget *budget)
@@ -257,6 +291,7 @@ session_ctx_init(struct session_ctx *sc, struct event_base *base, int loop,
 	pool_init(&sc->sc_bufs, SESSION_POOL_MAX, relay_buf_destroy, NULL);
 	splice_pool_init(&sc->sc_pipes, budget);
 	evtimer_assign(&sc->sc_trim_ev, base, session_trim, sc);
+	evtimer_assign(&sc->sc_refused_ev, base, session_refused_held, sc);
 }
 
 void
@@ -269,6 +304,10 @@ session_ctx_clear(struct session_ctx *sc)
 	if (sc->sc_drain_on) {
 		evtimer_del(&sc->sc_drain_ev);
 		sc->sc_drain_on = false;
+	}
+	if (sc->sc_refused_on) {
+		evtimer_del(&sc->sc_refused_ev);
+		sc->sc_refused_on = false;
 	}
 	pool_clear(&sc->sc_bufs);
 	splice_pool_clear(&sc->sc_pipes);
@@ -474,17 +513,17 @@ side_sync(struct session_side *s)
 	if (s->ss_ev.write)
 		want |= s->ss_io.io_wr_want;
 	if ((want & EV_READ) && !s->ss_ev.rev_on) {
-		event_add(&s->ss_ev.rev, NULL);
+		event_add(&s->ss_events.rev, NULL);
 		s->ss_ev.rev_on = true;
 	} else if (!(want & EV_READ) && s->ss_ev.rev_on) {
-		event_del(&s->ss_ev.rev);
+		event_del(&s->ss_events.rev);
 		s->ss_ev.rev_on = false;
 	}
 	if ((want & EV_WRITE) && !s->ss_ev.wev_on) {
-		event_add(&s->ss_ev.wev, NULL);
+		event_add(&s->ss_events.wev, NULL);
 		s->ss_ev.wev_on = true;
 	} else if (!(want & EV_WRITE) && s->ss_ev.wev_on) {
-		event_del(&s->ss_ev.wev);
+		event_del(&s->ss_events.wev);
 		s->ss_ev.wev_on = false;
 	}
 }
@@ -534,9 +573,12 @@ side_events_assign(struct session_side *s)
 {
 	struct event_base	*base = s->ss_se->se_ctx->sc_base;
 
-	event_assign(&s->ss_ev.rev, base, s->ss_io.io_fd, EV_READ | EV_PERSIST,
+	if (s->ss_ev.assigned)
+		return;
+
+	event_assign(&s->ss_events.rev, base, s->ss_io.io_fd, EV_READ | EV_PERSIST,
 	    side_rev_cb, s);
-	event_assign(&s->ss_ev.wev, base, s->ss_io.io_fd,
+	event_assign(&s->ss_events.wev, base, s->ss_io.io_fd,
 	    EV_WRITE | EV_PERSIST, side_wev_cb, s);
 	s->ss_ev.assigned = true;
 }
@@ -549,7 +591,7 @@ static void
 side_kick(struct session_side *s)
 {
 	if (s->ss_ev.read && s->ss_ev.assigned && io_pending(&s->ss_io) > 0)
-		event_active(&s->ss_ev.rev, EV_READ, 0);
+		event_active(&s->ss_events.rev, EV_READ, 0);
 }
 
 /* --- relaying -------------------------------------------------------------- */
@@ -565,8 +607,8 @@ side_reset_reason(const struct session_side *s)
 static bool
 session_can_splice(const struct session *se)
 {
-	return se->se_splice && se->se_client.ss_io.io_raw &&
-	    se->se_upstream.ss_io.io_raw;
+	return se->se_splice && io_is_raw(&se->se_client.ss_io) &&
+	    io_is_raw(&se->se_upstream.ss_io);
 }
 
 /*
@@ -732,7 +774,7 @@ session_flush(struct session_side *s)
 	}
 	if (peer->ss_stream.shut)
 		return 0;		/* passed on already */
-	if (side_done(peer) && s->ss_stream.shut && peer->ss_io.io_raw) {
+	if (side_done(peer) && s->ss_stream.shut && io_is_raw(&peer->ss_io)) {
 		/*
 		 * Both ways are done. The peer's receive queue is empty (its
 		 * end was read), so closing it sends the FIN a shutdown()
@@ -809,6 +851,8 @@ session_side_read(struct session_side *s)
 	ssize_t			 n;
 	int			 rounds = 0;
 
+	if (se->se_stage == SESSION_PROXY_IN)
+		return session_proxy_in(s);
 again:
 	if (s->ss_pipe == NULL && s->ss_buf == NULL &&
 	    s->ss_splice.stream && session_can_splice(se))
@@ -889,6 +933,13 @@ session_idle(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	se->se_timer_on = false;
+	if (se->se_stage == SESSION_PROXY_IN) {
+		session_refuse(se, RELAY_REFUSED_PROXY_HEADER, "no complete "
+		    "header within handshake_timeout (%u bytes received)",
+		    se->se_client.ss_buf != NULL ?
+		    se->se_client.ss_buf->rb_len : 0);
+		return;
+	}
 	idle = clock_ms() - se->se_active;
 	if (idle >= se->se_conf->lc_idle_timeout) {
 		session_close(se, SESSION_END_IDLE_TIMEOUT);
@@ -910,11 +961,80 @@ side_init(struct session *se, struct session_side *s, struct session_side *peer)
 	s->ss_se = se;
 }
 
+/*
+ * proxy_protocol: put the header for the upstream in front of whatever the
+ * client sent so far, so that it goes out with the first write. It names
+ * the client (from the client's own header, when it sent one) and the
+ * address it connected to; v2 adds whether the client used MPTCP (as the
+ * client's header said, when it carried our TLV, else as the kernel says
+ * of the client's connection). Returns 0, or -1 when the session was
+ * closed.
+ */
+static int
+session_proxy_out(struct session *se)
+{
+	struct session_side	*s = &se->se_client;
+	struct sockaddr_storage	 local;
+	const struct sockaddr	*dst;
+	socklen_t		 len = sizeof(local);
+	struct relay_buf	*rb;
+	char			 hdr[PROXY_HDR_MAX];
+	bool			 mptcp;
+	int			 n;
+
+	if (se->se_pp_dst != NULL)
+		dst = (const struct sockaddr *)se->se_pp_dst;
+	else if (getsockname(s->ss_io.io_fd, (struct sockaddr *)&local,
+	    &len) == 0)
+		dst = (const struct sockaddr *)&local;
+	else {
+		session_close(se, SESSION_END_CLIENT_RESET);
+		return -1;
+	}
+	if (se->se_pp_mptcp >= 0)
+		mptcp = se->se_pp_mptcp == 1;
+	else {
+		session_sample_side(s);
+		mptcp = s->ss_mptcp.state == SIDE_MPTCP_YES;
+	}
+	if (se->se_conf->lc_proxy_protocol == 1)
+		n = proxy_build_v1(hdr, sizeof(hdr),
+		    (const struct sockaddr *)&se->se_peer, dst);
+	else
+		n = proxy_build_v2(hdr, sizeof(hdr),
+		    (const struct sockaddr *)&se->se_peer, dst, mptcp);
+	if (n < 0) {
+		log_warnx("%s: session %llu: no PROXY header for these "
+		    "addresses", se->se_conf->lc_name,
+		    (unsigned long long)se->se_id);
+		session_close(se, SESSION_END_CLIENT_RESET);
+		return -1;
+	}
+	if ((rb = s->ss_buf) == NULL) {
+		if ((rb = relay_buf_get(se->se_ctx)) == NULL) {
+			session_close(se, SESSION_END_NO_MEMORY);
+			return -1;
+		}
+		s->ss_buf = rb;
+	}
+	/* What the client sent after its own header fits: it is small. */
+	if (rb->rb_off < (uint32_t)n) {
+		memmove(rb->rb_data + n, rb->rb_data + rb->rb_off, rb->rb_len);
+		rb->rb_off = (uint32_t)n;
+	}
+	rb->rb_off -= (uint32_t)n;
+	memcpy(rb->rb_data + rb->rb_off, hdr, (size_t)n);
+	rb->rb_len += (uint32_t)n;
+	return 0;
+}
+
 static void
 session_connected(int fd, int error, struct relay_upstream *ru, void *arg)
 {
 	struct session	*se = arg;
 
+	free(se->se_connect);		/* its callback is its last act */
+	se->se_connect = NULL;
 	se->se_up = ru;
 	if (fd == -1) {
 		se->se_error = error;
@@ -933,8 +1053,135 @@ session_connected(int fd, int error, struct relay_upstream *ru, void *arg)
 	se->se_client.ss_ev.read = true;
 	se->se_upstream.ss_ev.read = true;
 	session_touch(se);
+	if (se->se_conf->lc_proxy_protocol != 0 && session_proxy_out(se) == -1)
+		return;
+	/* A header, or bytes that came after the client's own header. */
+	if (se->se_client.ss_buf != NULL && session_flush(&se->se_client) == -1)
+		return;
 	session_sync(se);
 	side_kick(&se->se_client);
+}
+
+/* The session is admitted: connect to the upstream. */
+static void
+session_connect(struct session *se)
+{
+	struct session_ctx		*sc = se->se_ctx;
+	const struct listener_config	*conf = se->se_conf;
+	struct timeval			 tv;
+
+	RELAY_COUNT(relay_counters(se->se_relay, sc->sc_loop), rc_active, 1);
+	session_set_stage(se, SESSION_CONNECTING);
+	if (se->se_timer_on) {
+		event_del(&se->se_timer);
+		se->se_timer_on = false;
+	}
+	se->se_active = clock_ms();
+	if (conf->lc_idle_timeout > 0) {
+		tv = clock_tv(conf->lc_idle_timeout);
+		if (evtimer_add(&se->se_timer, &tv) == 0)
+			se->se_timer_on = true;
+	}
+	se->se_upset = relay_upset_get(se->se_relay);
+	/* Only while connecting: an idle session does not keep it. */
+	if ((se->se_connect = malloc(sizeof(*se->se_connect))) == NULL) {
+		session_close(se, SESSION_END_NO_MEMORY);
+		return;
+	}
+	if (upstream_connect(se->se_connect, sc->sc_base, conf, se->se_upset,
+	    sc->sc_budget, session_connected, se) == -1) {
+		se->se_error = errno;
+		se->se_up = upstream_last(se->se_connect);
+		session_close(se, SESSION_END_CONNECT_FAILED);
+	}
+}
+
+/* allow and deny, for the client the session now knows. */
+static bool
+session_permitted(struct session *se)
+{
+	const struct listener_config	*lc = se->se_conf;
+
+	if (acl_permit(&lc->lc_allow, &lc->lc_deny,
+	    (const struct sockaddr *)&se->se_peer))
+		return true;
+	session_refuse(se, RELAY_REFUSED_ACL, "%s",
+	    acl_match(&lc->lc_deny, (const struct sockaddr *)&se->se_peer) ?
+	    "in deny" : "not in allow");
+	return false;
+}
+
+/*
+ * accept_proxy: read what the client sent so far, up to the most a header
+ * may take, and look for a complete header at its start. Returns -1 when
+ * the session was closed.
+ */
+static int
+session_proxy_in(struct session_side *s)
+{
+	struct session		*se = s->ss_se;
+	struct relay_buf	*rb;
+	struct proxy_hdr	 h;
+	const char		*why;
+	ssize_t			 n;
+
+	if ((rb = s->ss_buf) == NULL) {
+		if ((rb = relay_buf_get(se->se_ctx)) == NULL) {
+			session_close(se, SESSION_END_NO_MEMORY);
+			return -1;
+		}
+		s->ss_buf = rb;
+	}
+	n = io_read(&s->ss_io, rb->rb_data + rb->rb_len,
+	    PROXY_PARSE_MAX - rb->rb_len);
+	if (n == 0) {
+		session_refuse(se, RELAY_REFUSED_PROXY_HEADER, "the client "
+		    "ended its stream after %u bytes, before a complete header",
+		    rb->rb_len);
+		return -1;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN)
+			return 0;
+		session_refuse(se, RELAY_REFUSED_PROXY_HEADER, "%s after %u "
+		    "bytes, before a complete header", strerror(errno),
+		    rb->rb_len);
+		return -1;
+	}
+	rb->rb_len += (uint32_t)n;
+	switch (proxy_parse(rb->rb_data, rb->rb_len, &h, &why)) {
+	case 0:
+		return 0;	/* more to come, within handshake_timeout */
+	case -1:
+		session_refuse(se, RELAY_REFUSED_PROXY_HEADER, "%s", why);
+		return -1;
+	}
+	/* What came after the header is the client's first data. */
+	rb->rb_off = (uint32_t)h.ph_len;
+	rb->rb_len -= (uint32_t)h.ph_len;
+	s->ss_bytes += rb->rb_len;
+	if (rb->rb_len == 0) {
+		relay_buf_put(se->se_ctx, rb);
+		s->ss_buf = NULL;
+	}
+	s->ss_ev.read = false;		/* until the upstream is there */
+	se->se_pp_mptcp = h.ph_mptcp;
+	if (!h.ph_local) {
+		sock_addr_set(&se->se_peer, (struct sockaddr *)&h.ph_src,
+		    sizeof(h.ph_src));
+		if (se->se_conf->lc_proxy_protocol != 0 &&
+		    (se->se_pp_dst = malloc(sizeof(*se->se_pp_dst))) != NULL)
+			sock_addr_set(se->se_pp_dst,
+			    (struct sockaddr *)&h.ph_dst, sizeof(h.ph_dst));
+	}
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_debug("%s: session %llu: PROXY v%d header, %zu bytes%s",
+		    se->se_conf->lc_name, (unsigned long long)se->se_id,
+		    h.ph_version, h.ph_len, h.ph_local ? " (local)" : "");
+	if (!session_permitted(se))
+		return -1;
+	session_connect(se);
+	return 0;
 }
 
 int
@@ -966,39 +1213,41 @@ session_start(struct session_ctx *sc, struct relay *rl, struct config *cf,
 	se->se_conf = conf;
 	se->se_stage = SESSION_ACCEPTED;
 	se->se_splice = cf->cf_splice && !sc->sc_pipes.spl_unsupported;
+	se->se_pp_mptcp = -1;
 	side_init(se, &se->se_client, &se->se_upstream);
 	side_init(se, &se->se_upstream, &se->se_client);
 	if (sc->sc_client_io != NULL)
 		sc->sc_client_io(&se->se_client.ss_io, fd);
 	else
 		io_raw_init(&se->se_client.ss_io, fd);
-	if (clientlen > sizeof(se->se_peer))
-		clientlen = sizeof(se->se_peer);
-	memcpy(&se->se_peer, client, clientlen);
+	sock_addr_set(&se->se_peer, client, clientlen);
 	TAILQ_INSERT_TAIL(&sc->sc_sessions, se, se_entry);
 	/* Atomic: other threads read the count. */
 	__atomic_add_fetch(&sc->sc_count, 1, __ATOMIC_RELAXED);
-	RELAY_COUNT(relay_counters(rl, sc->sc_loop), rc_active, 1);
-
 	se->se_start = se->se_active = se->se_sampled = clock_ms();
+	evtimer_assign(&se->se_timer, sc->sc_base, session_idle, se);
 	/* Buffer sizes come from the listening socket; these do not. */
 	sock_apply_opts(fd, &opts);
 	/* MPTCP or not is asked later: at a sample, an end of stream, the close. */
 
-	if (conf->lc_idle_timeout > 0) {
-		evtimer_assign(&se->se_timer, sc->sc_base, session_idle, se);
-		tv = clock_tv(conf->lc_idle_timeout);
-		if (evtimer_add(&se->se_timer, &tv) == 0)
-			se->se_timer_on = true;
+	if (!conf->lc_accept_proxy) {
+		if (session_permitted(se))
+			session_connect(se);
+		return 0;
 	}
-	session_set_stage(se, SESSION_CONNECTING);
-	se->se_upset = relay_upset_get(rl);
-	if (upstream_connect(&se->se_connect, sc->sc_base, conf, se->se_upset,
-	    sc->sc_budget, session_connected, se) == -1) {
-		se->se_error = errno;
-		se->se_up = upstream_last(&se->se_connect);
-		session_close(se, SESSION_END_CONNECT_FAILED);
+	if (!acl_empty(&conf->lc_accept_proxy_from) &&
+	    !acl_match(&conf->lc_accept_proxy_from, client)) {
+		session_refuse(se, RELAY_REFUSED_ACL, "not in "
+		    "accept_proxy_from");
+		return 0;
 	}
+	session_set_stage(se, SESSION_PROXY_IN);
+	tv = clock_tv(conf->lc_handshake_timeout);
+	if (evtimer_add(&se->se_timer, &tv) == 0)
+		se->se_timer_on = true;
+	side_events_assign(&se->se_client);
+	se->se_client.ss_ev.read = true;
+	session_sync(se);
 	return 0;
 }
 
@@ -1051,9 +1300,9 @@ side_close(struct session_ctx *sc, struct session_side *s, bool abort)
 {
 	if (s->ss_ev.assigned) {
 		if (s->ss_ev.rev_on)
-			event_del(&s->ss_ev.rev);
+			event_del(&s->ss_events.rev);
 		if (s->ss_ev.wev_on)
-			event_del(&s->ss_ev.wev);
+			event_del(&s->ss_events.wev);
 		s->ss_ev.assigned = false;
 	}
 	if (s->ss_buf != NULL) {
@@ -1080,26 +1329,19 @@ side_abort(const struct session_side *s, enum session_end reason)
 	return !s->ss_stream.shut && !side_done(s->ss_peer);
 }
 
-void
-session_close(struct session *se, enum session_end reason)
+/*
+ * Free a session and give back what it holds; the caller wrote its log
+ * line and counted it.
+ */
+static void
+session_free(struct session *se, bool abort_client, bool abort_upstream)
 {
 	struct session_ctx	*sc = se->se_ctx;
-	struct relay_counters	*c = relay_counters(se->se_relay, sc->sc_loop);
-	bool			 abort_client, abort_upstream;
 
-	/* Sampled at the first end of stream already: nothing new since. */
-	if (!se->se_eof_sampled)
-		session_sample(se);
-	session_log(se, reason);
-	RELAY_COUNT(c, rc_active, -1);
-	RELAY_COUNT(c, rc_ends[reason], 1);
-	RELAY_COUNT(c, rc_bytes_in, se->se_client.ss_bytes);
-	RELAY_COUNT(c, rc_bytes_out, se->se_upstream.ss_bytes);
-
-	if (se->se_stage == SESSION_CONNECTING)
-		upstream_cancel(&se->se_connect);
-	abort_client = side_abort(&se->se_client, reason);
-	abort_upstream = side_abort(&se->se_upstream, reason);
+	if (se->se_connect != NULL) {
+		upstream_cancel(se->se_connect);
+		free(se->se_connect);
+	}
 	session_set_stage(se, SESSION_CLOSED);
 	if (se->se_timer_on)
 		event_del(&se->se_timer);
@@ -1108,6 +1350,7 @@ session_close(struct session *se, enum session_end reason)
 	if (se->se_up_active)
 		__atomic_sub_fetch(&se->se_up->ru_active, 1, __ATOMIC_RELAXED);
 	relay_upset_put(se->se_upset);
+	free(se->se_pp_dst);
 
 	TAILQ_REMOVE(&sc->sc_sessions, se, se_entry);
 	__atomic_sub_fetch(&sc->sc_count, 1, __ATOMIC_RELAXED);
@@ -1118,6 +1361,74 @@ session_close(struct session *se, enum session_end reason)
 	config_unref(se->se_config);
 	free(se);
 	session_ctx_drained(sc);
+}
+
+/*
+ * Close a client before it became a session (before any upstream
+ * connect): count it refused, say why in a line of its own (at most
+ * LOG_LIMIT_PER_SEC a second per loop, so that a flood cannot fill the
+ * journal) and reset it.
+ */
+static void
+session_refuse(struct session *se, enum relay_refusal reason,
+    const char *fmt, ...)
+{
+	struct session_ctx	*sc = se->se_ctx;
+	char			 why[256], client[SOCK_NTOP_MAX], more[64] = "";
+	unsigned		 held;
+	struct timeval		 tv;
+	va_list			 ap;
+
+	RELAY_COUNT(relay_counters(se->se_relay, sc->sc_loop),
+	    rc_refused[reason], 1);
+	if (!log_enabled(LOG_LVL_INFO))
+		;
+	else if (!log_limit_allow(&sc->sc_refused_log, clock_ms(), &held)) {
+		if (!sc->sc_refused_on) {
+			tv = clock_tv(1000);
+			if (evtimer_add(&sc->sc_refused_ev, &tv) == 0)
+				sc->sc_refused_on = true;
+		}
+	} else {
+		va_start(ap, fmt);
+		vsnprintf(why, sizeof(why), fmt, ap);
+		va_end(ap);
+		if (held > 0)
+			snprintf(more, sizeof(more), " (and %u more refused "
+			    "client%s not logged)", held, held == 1 ? "" : "s");
+		log_info("%s: refused %s: %s: %s%s", se->se_conf->lc_name,
+		    sock_ntop((const struct sockaddr *)&se->se_peer, client,
+		    sizeof(client)), relay_refusal_name(reason), why, more);
+	}
+	session_free(se, true, false);
+}
+
+void
+session_close(struct session *se, enum session_end reason)
+{
+	struct relay_counters	*c;
+	bool			 abort_client, abort_upstream;
+
+	if (se->se_stage == SESSION_ACCEPTED ||
+	    se->se_stage == SESSION_PROXY_IN) {
+		/* Not a session yet: the daemon stopped, or no memory. */
+		session_refuse(se, RELAY_REFUSED_PROXY_HEADER, "%s before "
+		    "a complete header", reason == SESSION_END_SHUTDOWN ?
+		    "the daemon stopped" : session_end_name(reason));
+		return;
+	}
+	c = relay_counters(se->se_relay, se->se_ctx->sc_loop);
+	/* Sampled at the first end of stream already: nothing new since. */
+	if (!se->se_eof_sampled)
+		session_sample(se);
+	session_log(se, reason);
+	RELAY_COUNT(c, rc_active, -1);
+	RELAY_COUNT(c, rc_ends[reason], 1);
+	RELAY_COUNT(c, rc_bytes_in, se->se_client.ss_bytes);
+	RELAY_COUNT(c, rc_bytes_out, se->se_upstream.ss_bytes);
+	abort_client = side_abort(&se->se_client, reason);
+	abort_upstream = side_abort(&se->se_upstream, reason);
+	session_free(se, abort_client, abort_upstream);
 }
 
 void

@@ -352,3 +352,15 @@ sock_mptcp_subflow_addrs(int fd, struct sockaddr_storage *local,
 	}
 	return (int)q.h.sd_num_subflows;
 }
+
+void
+sock_addr_set(union sock_addr *u, const struct sockaddr *sa, socklen_t len)
+{
+	memset(u, 0, sizeof(*u));
+	if ((sa->sa_family == AF_INET && len >= sizeof(u->sin)) ||
+	    (sa->sa_family == AF_INET6 && len >= sizeof(u->sin6)))
+		memcpy(u, sa, sa->sa_family == AF_INET ? sizeof(u->sin) :
+		    sizeof(u->sin6));
+	else
+		u->sa.sa_family = AF_UNSPEC;
+}

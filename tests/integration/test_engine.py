@@ -400,4 +400,5 @@ def test_full_budget_waits_without_polling(relayd, backend):
     finally:
         for c in held:
             c.close()
+    # Once well below the limit, it says so, once.
     d.wait_line(r"accepting again", 10)

@@ -35,19 +35,16 @@ struct unsupported_key {
 };
 
 static const struct unsupported_key unsupported_keys[] = {
-	{ false, "proxy_protocol", "v2" },
-	{ false, "accept_proxy", "yes" },
-	{ false, "allow", "10.0.0.0/8" },
-	{ false, "deny", "192.0.2.0/24" },
 	{ false, "tls_cert", "cert.pem" },
+	{ false, "tls_client_ca", "ca.pem" },
+	{ false, "transparent", "tproxy" },
 	{ false, "tls_key", "key.pem" },
 	{ false, "upstream_tls", "yes" },
 	{ false, "upstream_tls_ca", "ca.pem" },
 	{ false, "upstream_tls_verify", "no" },
 	{ false, "upstream_tls_sni", "example.org" },
 	{ false, "balance", "first" },
-	{ false, "max_connections", "100" },
-	{ true, "max_connections", "100" },
+	{ false, "health_check_interval", "5s" },
 	{ true, "stats_listen", "127.0.0.1:9100" },
 };
 
@@ -962,7 +959,7 @@ START_TEST(test_all_errors_in_one_load)
 	    "[api]\n"					/* 10 */
 	    "listen = 127.0.0.1:8002\n"			/* 11 */
 	    "this is not ini\n"				/* 12 */
-	    "proxy_protocol = v1\n", &d);		/* 13 */
+	    "tls_cert = a.pem\n", &d);		/* 13 */
 	assert_diag_prefix(&d, "t.ini:2: log_level: invalid value 'loud': ");
 	assert_diag(&d, "t.ini:3: unknown key 'frobnicate' in [global]");
 	assert_diag(&d, "t.ini:7: backlog: invalid value 'abc': not a number");
@@ -970,7 +967,7 @@ START_TEST(test_all_errors_in_one_load)
 	    "not a boolean (use yes/no, true/false, on/off or 1/0)");
 	assert_diag(&d, "t.ini:12: syntax error: expected '[section]' or "
 	    "'key = value'");
-	assert_diag(&d, "t.ini:13: key 'proxy_protocol' is not supported by "
+	assert_diag(&d, "t.ini:13: key 'tls_cert' is not supported by "
 	    "this version");
 	assert_diag(&d, "t.ini:10: [api]: missing 'upstream'");
 	assert_diag_count(&d, 7);
@@ -1419,8 +1416,90 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(lc->lc_upstream_sndbuf, 0);
 	ck_assert_uint_eq(lc->lc_connect_timeout, 5000);
 	ck_assert_uint_eq(lc->lc_idle_timeout, 3600000);
+	ck_assert_uint_eq(lc->lc_handshake_timeout, 10000);
+	ck_assert_int_eq(lc->lc_proxy_protocol, 0);
+	ck_assert(!lc->lc_accept_proxy);
+	ck_assert(acl_empty(&lc->lc_accept_proxy_from));
+	ck_assert(acl_empty(&lc->lc_allow));
+	ck_assert(acl_empty(&lc->lc_deny));
+	ck_assert_uint_eq(lc->lc_max_connections, 0);
+	ck_assert_uint_eq(cf->cf_max_connections, 0);
 
 	config_unref(cf);
+	config_diag_free(&d);
+}
+END_TEST
+
+/* The keys of the PROXY protocol, the address lists and the caps. */
+START_TEST(test_identity_keys)
+{
+	struct config_diag	 d;
+	struct config		*cf;
+	struct listener_config	*lc;
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+
+	cf = LOAD_OK("[global]\n"
+	    "max_connections = 1000\n"
+	    "[web]\n" LISTENER_BODY
+	    "proxy_protocol = v2\n"
+	    "accept_proxy = yes\n"
+	    "accept_proxy_from = 10.0.0.10 10.0.0.11\n"
+	    "allow = 192.0.2.0/24\n"
+	    "allow = 2001:db8::/32 198.51.100.7\n"
+	    "deny = 192.0.2.66\n"
+	    "max_connections = 50\n"
+	    "handshake_timeout = 2500ms\n"
+	    "[other]\nlisten = 127.0.0.1:8002\nupstream = 127.0.0.1:9002\n"
+	    "proxy_protocol = v1\n", &d);
+	ck_assert_uint_eq(cf->cf_max_connections, 1000);
+	lc = TAILQ_FIRST(&cf->cf_listeners);
+	ck_assert_int_eq(lc->lc_proxy_protocol, 2);
+	ck_assert(lc->lc_accept_proxy);
+	ck_assert_uint_eq(lc->lc_max_connections, 50);
+	ck_assert_uint_eq(lc->lc_handshake_timeout, 2500);
+	inet_pton(AF_INET, "10.0.0.11", &sin.sin_addr);
+	ck_assert(acl_match(&lc->lc_accept_proxy_from, (struct sockaddr *)&sin));
+	/* Repeated allow lines add up; deny wins. */
+	inet_pton(AF_INET, "198.51.100.7", &sin.sin_addr);
+	ck_assert(acl_permit(&lc->lc_allow, &lc->lc_deny,
+	    (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "192.0.2.66", &sin.sin_addr);
+	ck_assert(!acl_permit(&lc->lc_allow, &lc->lc_deny,
+	    (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "192.0.2.67", &sin.sin_addr);
+	ck_assert(acl_permit(&lc->lc_allow, &lc->lc_deny,
+	    (struct sockaddr *)&sin));
+	ck_assert_int_eq(TAILQ_NEXT(lc, lc_entry)->lc_proxy_protocol, 1);
+	config_unref(cf);
+	config_diag_free(&d);
+
+	cf = LOAD_OK("[web]\n" LISTENER_BODY "proxy_protocol = off\n", &d);
+	ck_assert_int_eq(TAILQ_FIRST(&cf->cf_listeners)->lc_proxy_protocol, 0);
+	config_unref(cf);
+	config_diag_free(&d);
+}
+END_TEST
+
+START_TEST(test_identity_keys_refused)
+{
+	struct config_diag	d;
+
+	LOAD_FAILS("[web]\n" LISTENER_BODY
+	    "proxy_protocol = v3\n"			/* 4 */
+	    "allow = 10.0.0.1/8\n"			/* 5 */
+	    "deny = banana\n"				/* 6 */
+	    "accept_proxy_from = 10.0.0.1\n"		/* 7 */
+	    "max_connections = -1\n"			/* 8 */
+	    "handshake_timeout = 0\n", &d);		/* 9 */
+	assert_diag(&d, "t.ini:4: proxy_protocol: invalid value 'v3': "
+	    "expected 'v1', 'v2' or 'off'");
+	assert_diag_prefix(&d, "t.ini:5: allow: ");
+	assert_diag_prefix(&d, "t.ini:6: deny: ");
+	assert_diag(&d, "t.ini:7: 'accept_proxy_from' needs 'accept_proxy = "
+	    "yes' in [web]");
+	assert_diag_prefix(&d, "t.ini:8: max_connections: invalid value '-1'");
+	assert_diag_prefix(&d, "t.ini:9: handshake_timeout: invalid value '0'");
+	assert_diag_count(&d, 6);
 	config_diag_free(&d);
 }
 END_TEST
@@ -1785,6 +1864,8 @@ config_suite(void)
 
 	tc = tcase_create("valid");
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_identity_keys);
+	tcase_add_test(tc, test_identity_keys_refused);
 	tcase_add_test(tc, test_every_key_set);
 	tcase_add_test(tc, test_log_levels);
 	tcase_add_test(tc, test_listen_repeated);

@@ -46,8 +46,11 @@ START_TEST(test_stage_moves)
 	static const struct {
 		enum session_stage	from, to;
 	} allowed[] = {
+		{ SESSION_ACCEPTED, SESSION_PROXY_IN },
 		{ SESSION_ACCEPTED, SESSION_CONNECTING },
 		{ SESSION_ACCEPTED, SESSION_CLOSED },
+		{ SESSION_PROXY_IN, SESSION_CONNECTING },
+		{ SESSION_PROXY_IN, SESSION_CLOSED },
 		{ SESSION_CONNECTING, SESSION_RELAYING },
 		{ SESSION_CONNECTING, SESSION_CLOSED },
 		{ SESSION_RELAYING, SESSION_DRAINING },
@@ -83,6 +86,7 @@ END_TEST
 START_TEST(test_stage_and_end_names)
 {
 	ck_assert_str_eq(session_stage_name(SESSION_ACCEPTED), "accepted");
+	ck_assert_str_eq(session_stage_name(SESSION_PROXY_IN), "proxy_in");
 	ck_assert_str_eq(session_stage_name(SESSION_CONNECTING), "connecting");
 	ck_assert_str_eq(session_stage_name(SESSION_RELAYING), "relaying");
 	ck_assert_str_eq(session_stage_name(SESSION_DRAINING), "draining");
@@ -143,7 +147,7 @@ START_TEST(test_raw_reads_writes_and_ends)
 	testutil_netns();
 	tcp_pair(&c, &a);
 	io_raw_init(&io, a);
-	ck_assert(io.io_raw);
+	ck_assert(io_is_raw(&io));
 	ck_assert_int_eq(io.io_fd, a);
 	ck_assert_uint_eq(io_pending(&io), 0);
 
@@ -171,7 +175,7 @@ START_TEST(test_raw_reads_writes_and_ends)
 
 	io_close(&io, false);
 	ck_assert_int_eq(io.io_fd, -1);
-	ck_assert(!io.io_raw);
+	ck_assert(!io_is_raw(&io));
 	/* Closed twice: a no-op. */
 	io_close(&io, false);
 	close(c);
@@ -307,7 +311,6 @@ chunky_init(struct io *io, int fd)
 {
 	io_raw_init(io, fd);
 	io->io_ops = &chunky_ops;
-	io->io_raw = false;
 	ck_assert_ptr_nonnull(io->io_ctx = calloc(1, sizeof(struct chunky)));
 }
 
@@ -370,7 +373,6 @@ contrary_init(struct io *io, int fd)
 {
 	io_raw_init(io, fd);
 	io->io_ops = &contrary_ops;
-	io->io_raw = false;
 	ck_assert_ptr_nonnull(io->io_ctx = calloc(1, sizeof(struct contrary)));
 }
 
