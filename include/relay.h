@@ -79,6 +79,9 @@ struct relay_upstream {
 	struct config_addr	ru_addr;
 	uint64_t		ru_connects[RELAY_CONNECT__MAX];
 	unsigned		ru_active;	/* sessions relaying to it */
+	uint64_t		ru_failed_at;	/* monotonic ms of the last failed
+						   connect; 0: none since a success */
+	unsigned		ru_down;	/* 1 while active checks fail */
 };
 
 struct relay_upset {
@@ -158,6 +161,14 @@ void		 relay_counters_sum(const struct relay *rl,
  */
 struct relay_upset *relay_upset_get(struct relay *rl);
 void		 relay_upset_put(struct relay_upset *us);
+
+/*
+ * Whether address ru is in service at now (monotonic ms): neither backed
+ * off after a failed connect (for backoff_ms) nor failing its health
+ * checks. Any thread; atomic reads.
+ */
+bool		 relay_upstream_up(const struct relay_upstream *ru,
+		    uint64_t now, uint64_t backoff_ms);
 
 /* Count a session of the section in and out (any thread). */
 void		 relay_session_in(struct relay *rl);

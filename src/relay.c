@@ -274,3 +274,15 @@ relay_refusal_name(enum relay_refusal reason)
 		return "unknown";
 	return names[reason];
 }
+
+bool
+relay_upstream_up(const struct relay_upstream *ru, uint64_t now,
+    uint64_t backoff_ms)
+{
+	uint64_t	failed = __atomic_load_n(&ru->ru_failed_at,
+			    __ATOMIC_RELAXED);
+
+	if (__atomic_load_n(&ru->ru_down, __ATOMIC_RELAXED))
+		return false;
+	return failed == 0 || now - failed >= backoff_ms;
+}
