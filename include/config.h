@@ -32,6 +32,7 @@
 #define CONFIG_NAME_MAX		64	/* listener name, with NUL */
 #define CONFIG_LISTEN_MAX	16	/* listen = lines per listener */
 #define CONFIG_ADDRS_MAX	8	/* addresses kept per upstream name */
+#define CONFIG_UPSTREAM_ADDRS_MAX 64	/* upstream addresses per listener */
 #define CONFIG_ADDRTEXT_MAX	(PARSE_HOST_MAX + 8)
 #define CONFIG_WORKERS_MAX	64
 
@@ -40,6 +41,8 @@
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT	5000		/* ms */
 #define CONFIG_DEFAULT_IDLE_TIMEOUT	3600000		/* ms */
 #define CONFIG_DEFAULT_HANDSHAKE_TIMEOUT 10000		/* ms */
+#define CONFIG_DEFAULT_UPSTREAM_BACKOFF	10000		/* ms */
+#define CONFIG_DEFAULT_RESOLVE_INTERVAL	30000		/* ms */
 #define CONFIG_MAX_CONNECTIONS_MAX	10000000
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT	30000		/* ms */
 
@@ -52,12 +55,26 @@ struct config_addr {
 	int			ca_line;
 };
 
-/* Where a listener's sessions go: a name and the addresses it resolved to. */
+/*
+ * One 'upstream' line: an address, or a host name and the addresses it
+ * resolved to when the file was read (resolve_interval resolves it again
+ * while the daemon runs).
+ */
 struct config_upstream {
 	char			cu_text[CONFIG_ADDRTEXT_MAX];	/* as written */
 	int			cu_line;
-	struct config_addr	cu_addrs[CONFIG_ADDRS_MAX];	/* tried in order */
+	bool			cu_named;	/* a host name, not an address */
+	char			cu_host[PARSE_HOST_MAX];
+	uint16_t		cu_port;
+	struct config_addr	cu_addrs[CONFIG_ADDRS_MAX];	/* as resolved */
 	int			cu_naddrs;
+};
+
+/* How a listener's sessions pick among its upstream addresses. */
+enum config_balance {
+	CONFIG_BALANCE_ROUNDROBIN,	/* each session starts at the next */
+	CONFIG_BALANCE_FIRST,		/* in order; the next on failure */
+	CONFIG_BALANCE_LEASTCONN,	/* the one with the fewest sessions */
 };
 
 /* One [NAME] section. Sizes of 0 mean "kernel default". */
@@ -75,7 +92,13 @@ struct listener_config {
 	int			lc_sndbuf;
 	bool			lc_nodelay;
 	bool			lc_keepalive;
-	struct config_upstream	lc_upstream;
+	struct config_upstream	*lc_upstreams;	/* in file order */
+	int			lc_nupstreams;
+	int			lc_upstream_line;	/* first 'upstream', 0 if none */
+	enum config_balance	lc_balance;
+	uint64_t		lc_upstream_backoff;	/* ms */
+	uint64_t		lc_health_check_interval;	/* ms, 0 = off */
+	uint64_t		lc_resolve_interval;	/* ms, 0 = off */
 	int			lc_upstream_protocol;	/* IPPROTO_MPTCP or _TCP */
 	int			lc_upstream_rcvbuf;
 	int			lc_upstream_sndbuf;

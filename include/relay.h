@@ -74,16 +74,27 @@ struct relay_counters {
 	__atomic_store_n(&(c)->field, (c)->field + (uint64_t)(n),	\
 	    __ATOMIC_RELAXED)
 
-/* One address of the upstream set and its state (atomic fields). */
-struct relay_upstream {
-	struct config_addr	ru_addr;
-	uint64_t		ru_connects[RELAY_CONNECT__MAX];
-	unsigned		ru_active;	/* sessions relaying to it */
-	uint64_t		ru_failed_at;	/* monotonic ms of the last failed
+/*
+ * The state of one upstream address (atomic fields), shared by every set
+ * that has the address, so that it survives a reload or a new DNS answer
+ * and stays exact while sessions of an older set end.
+ */
+struct relay_upstate {
+	unsigned		rs_refcnt;	/* atomic */
+	uint64_t		rs_connects[RELAY_CONNECT__MAX];
+	unsigned		rs_active;	/* sessions relaying to it */
+	uint64_t		rs_failed_at;	/* monotonic ms of the last failed
 						   connect; 0: none since a success */
-	unsigned		ru_down;	/* 1 while active checks fail */
+	unsigned		rs_down;	/* 1 while health checks fail */
 };
 
+/* One address of the upstream set. */
+struct relay_upstream {
+	struct config_addr	 ru_addr;	/* ca_text: the upstream as written */
+	struct relay_upstate	*ru_st;
+};
+
+/* The addresses sessions may connect to, in the order of the file. */
 struct relay_upset {
 	unsigned		us_refcnt;	/* atomic */
 	int			us_n;
@@ -100,6 +111,14 @@ struct relay {
 	struct relay_counters	*rl_counters;	/* [rl_nloops] */
 	pthread_mutex_t		 rl_lock;	/* guards rl_upset */
 	struct relay_upset	*rl_upset;
+	unsigned		 rl_cursor;	/* atomic: roundrobin */
+	/*
+	 * The upstream lines of the current configuration with the
+	 * addresses their names resolve to now (daemon loop only).
+	 */
+	struct config_upstream	*rl_ups;
+	int			 rl_nups;
+	unsigned		 rl_ups_gen;	/* changes when rl_ups is replaced */
 	bool			 rl_capped;	/* at max_connections; daemon loop */
 };
 
@@ -154,6 +173,15 @@ relay_counters(struct relay *rl, int loop)
 /* The sum of every loop's counters, read without a lock. */
 void		 relay_counters_sum(const struct relay *rl,
 		    struct relay_counters *sum);
+
+/*
+ * Host name i of the section now resolves to addrs[0..n-1] (the daemon
+ * loop's resolver says so): rebuild the address set, keeping the state of
+ * the addresses that remain, and log what was added and removed. Sessions
+ * on a removed address go on. n 0 (no answer) keeps what was there.
+ */
+void		 relay_resolved(struct relay *rl, int i,
+		    const struct config_addr *addrs, int n);
 
 /*
  * The current upstream address set, referenced (any thread); give it back

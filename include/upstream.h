@@ -4,13 +4,19 @@
  */
 
 /*
- * Upstream connection: open a TCP or MPTCP socket to the first address of
- * the section's upstream set without blocking, bound by connect_timeout;
- * on failure try the next address. Each attempt's outcome is counted in
- * the address's state. Running out of descriptors is back-pressure, not a
- * failure: the budget is told to stop admitting clients and the same
- * address is tried again shortly, within its connect_timeout. The owner
- * learns the outcome through one call of its callback.
+ * Upstream connection: pick an address of the section's upstream set as
+ * 'balance' says, open a TCP or MPTCP socket to it without blocking, bound
+ * by connect_timeout; on failure move the same session to the next
+ * address, until every address was tried. Addresses in service come first
+ * (not backed off after a failed connect for upstream_backoff, not failing
+ * health checks); the others follow, the least recently failed first, so
+ * that stale health state alone never refuses a client. Each attempt is
+ * counted in the address's state; an address going out of service (its
+ * first failed connect) and back (its next success) is logged once.
+ * Running out of descriptors is back-pressure, not a failure: the budget
+ * is told to stop admitting clients and the same address is tried again
+ * shortly, within its connect_timeout. The owner learns the outcome
+ * through one call of its callback.
  */
 #ifndef MPTCP_RELAYD_UPSTREAM_H
 #define MPTCP_RELAYD_UPSTREAM_H
@@ -41,6 +47,9 @@ struct upstream_conn {
 	int				 uc_fd;
 	int				 uc_index;	/* address being tried */
 	int				 uc_error;	/* of the last failure */
+	int				 uc_tries;	/* addresses tried */
+	unsigned			 uc_start;	/* roundrobin's turn */
+	uint64_t			 uc_tried;	/* bit i: address i */
 	bool				 uc_pending;	/* uc_ev added */
 	uint64_t			 uc_deadline;	/* of this address, ms */
 	struct event_base		*uc_base;
@@ -58,8 +67,24 @@ struct upstream_conn {
  * callback never runs; upstream_last() names the last address).
  */
 int	upstream_connect(struct upstream_conn *uc, struct event_base *base,
-	    const struct listener_config *conf, struct relay_upset *set,
-	    struct budget *budget, upstream_cb cb, void *arg);
+	    const struct listener_config *conf, struct relay *rl,
+	    struct relay_upset *set, struct budget *budget, upstream_cb cb,
+	    void *arg);
+
+/*
+ * The next address for a session that tried the set addresses of us
+ * (bit i: address i), now (monotonic ms), with start as roundrobin's turn:
+ * -1 when all were tried. Pure but for atomic reads; see above.
+ */
+int	upstream_pick(const struct relay_upset *us, enum config_balance balance,
+	    uint64_t backoff_ms, unsigned start, uint64_t tried, uint64_t now);
+
+/*
+ * Record a connect attempt's outcome (an errno value, 0 for success) on
+ * address ru of the section named name, logging a change of service.
+ */
+void	upstream_note(struct relay_upstream *ru, const char *name, int error,
+	    uint64_t now);
 
 /* The address tried last (or the first, before any try); NULL: none. */
 struct relay_upstream *upstream_last(const struct upstream_conn *uc);

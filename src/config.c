@@ -45,6 +45,7 @@ enum key_kind {
 	KEY_LISTEN,		/* struct config_addr[], repeatable */
 	KEY_UPSTREAM,		/* struct config_upstream */
 	KEY_PROXY_VERSION,	/* int: 0 (off), 1 or 2 */
+	KEY_BALANCE,		/* enum config_balance */
 	KEY_ACL,		/* struct acl, repeatable */
 };
 
@@ -81,7 +82,14 @@ static const struct key_def listener_keys[] = {
 	{ "sndbuf",		KEY_SIZE,	LC(lc_sndbuf),		1, 1U << 30 },
 	{ "nodelay",		KEY_BOOL,	LC(lc_nodelay),		0, 0 },
 	{ "keepalive",		KEY_BOOL,	LC(lc_keepalive),	0, 0 },
-	{ "upstream",		KEY_UPSTREAM,	LC(lc_upstream),	0, 0 },
+	{ "upstream",		KEY_UPSTREAM,	LC(lc_upstreams),	0, 0 },
+	{ "balance",		KEY_BALANCE,	LC(lc_balance),		0, 0 },
+	{ "upstream_backoff",	KEY_DURATION,	LC(lc_upstream_backoff),
+	    0, DURATION_DAY },
+	{ "health_check_interval", KEY_DURATION,
+	    LC(lc_health_check_interval), 0, DURATION_DAY },
+	{ "resolve_interval",	KEY_DURATION,	LC(lc_resolve_interval),
+	    0, DURATION_DAY },
 	{ "upstream_protocol",	KEY_PROTOCOL,	LC(lc_upstream_protocol), 0, 0 },
 	{ "upstream_rcvbuf",	KEY_SIZE,	LC(lc_upstream_rcvbuf),	1, 1U << 30 },
 	{ "upstream_sndbuf",	KEY_SIZE,	LC(lc_upstream_sndbuf),	1, 1U << 30 },
@@ -113,10 +121,6 @@ static const struct {
 	unsigned	 fk_in;		/* IN_GLOBAL, IN_LISTENER */
 } future_keys[] = {
 	{ "stats_listen", IN_GLOBAL },
-	{ "balance", IN_LISTENER },
-	{ "upstream_backoff", IN_LISTENER },
-	{ "health_check_interval", IN_LISTENER },
-	{ "resolve_interval", IN_LISTENER },
 	{ "tls_cert", IN_LISTENER },
 	{ "tls_key", IN_LISTENER },
 	{ "tls_client_ca", IN_LISTENER },
@@ -292,6 +296,9 @@ listener_config_new(const char *name, int line)
 	lc->lc_connect_timeout = CONFIG_DEFAULT_CONNECT_TIMEOUT;
 	lc->lc_idle_timeout = CONFIG_DEFAULT_IDLE_TIMEOUT;
 	lc->lc_handshake_timeout = CONFIG_DEFAULT_HANDSHAKE_TIMEOUT;
+	lc->lc_balance = CONFIG_BALANCE_ROUNDROBIN;
+	lc->lc_upstream_backoff = CONFIG_DEFAULT_UPSTREAM_BACKOFF;
+	lc->lc_resolve_interval = CONFIG_DEFAULT_RESOLVE_INTERVAL;
 	acl_init(&lc->lc_accept_proxy_from);
 	acl_init(&lc->lc_allow);
 	acl_init(&lc->lc_deny);
@@ -304,6 +311,7 @@ listener_config_free(struct listener_config *lc)
 	acl_free(&lc->lc_accept_proxy_from);
 	acl_free(&lc->lc_allow);
 	acl_free(&lc->lc_deny);
+	free(lc->lc_upstreams);
 	free(lc);
 }
 
@@ -669,11 +677,12 @@ config_set_upstream(struct config_parser *p, struct listener_config *lc,
     const char *value)
 {
 	struct parse_hostport	 hp;
-	struct config_upstream	*cu = &lc->lc_upstream;
+	struct config_upstream	*cu, *ups;
 	const char		*why;
-	int			 i;
+	int			 i, total = 0;
 
-	cu->cu_line = p->p_line;	/* even if bad: it is not missing */
+	if (lc->lc_upstream_line == 0)
+		lc->lc_upstream_line = p->p_line; /* even if bad: not missing */
 	if (parse_hostport(value, &hp, &why) == -1) {
 		config_error(p, p->p_line, "upstream: invalid value '%s': %s",
 		    value, why);
@@ -684,8 +693,27 @@ config_set_upstream(struct config_parser *p, struct listener_config *lc,
 		    "upstream: invalid value '%s': upstream cannot be '*'", value);
 		return;
 	}
-	cu->cu_naddrs = 0;
+	for (i = 0; i < lc->lc_nupstreams; i++)
+		total += lc->lc_upstreams[i].cu_naddrs;
+	if (total >= CONFIG_UPSTREAM_ADDRS_MAX) {
+		config_error(p, p->p_line, "too many upstream addresses in [%s] "
+		    "(at most %d)", lc->lc_name, CONFIG_UPSTREAM_ADDRS_MAX);
+		return;
+	}
+	ups = reallocarray(lc->lc_upstreams, (size_t)lc->lc_nupstreams + 1,
+	    sizeof(*ups));
+	if (ups == NULL) {
+		config_error(p, p->p_line, "out of memory");
+		return;
+	}
+	lc->lc_upstreams = ups;
+	cu = &ups[lc->lc_nupstreams];
+	memset(cu, 0, sizeof(*cu));
+	cu->cu_line = p->p_line;
+	snprintf(cu->cu_host, sizeof(cu->cu_host), "%s", hp.hp_host);
+	cu->cu_port = hp.hp_port;
 	if (hp.hp_kind == PARSE_HOST_NAME) {
+		cu->cu_named = true;
 		if (config_resolve(p, &hp, cu) == -1)
 			return;
 	} else {
@@ -696,12 +724,15 @@ config_set_upstream(struct config_parser *p, struct listener_config *lc,
 		}
 		cu->cu_naddrs = 1;
 	}
+	if (total + cu->cu_naddrs > CONFIG_UPSTREAM_ADDRS_MAX)
+		cu->cu_naddrs = CONFIG_UPSTREAM_ADDRS_MAX - total;
 	snprintf(cu->cu_text, sizeof(cu->cu_text), "%s", value);
 	for (i = 0; i < cu->cu_naddrs; i++) {
 		snprintf(cu->cu_addrs[i].ca_text,
 		    sizeof(cu->cu_addrs[i].ca_text), "%s", value);
 		cu->cu_addrs[i].ca_line = p->p_line;
 	}
+	lc->lc_nupstreams++;
 }
 
 /* Parse value for key k and store it at base + k->k_offset. */
@@ -779,6 +810,16 @@ config_set(struct config_parser *p, const struct key_def *k, void *base,
 	case KEY_UPSTREAM:
 		config_set_upstream(p, (struct listener_config *)base, value);
 		return;
+	case KEY_BALANCE:
+		if (strcmp(value, "roundrobin") == 0)
+			*(enum config_balance *)dst = CONFIG_BALANCE_ROUNDROBIN;
+		else if (strcmp(value, "first") == 0)
+			*(enum config_balance *)dst = CONFIG_BALANCE_FIRST;
+		else if (strcmp(value, "leastconn") == 0)
+			*(enum config_balance *)dst = CONFIG_BALANCE_LEASTCONN;
+		else
+			why = "expected 'roundrobin', 'first' or 'leastconn'";
+		break;
 	case KEY_PROXY_VERSION:
 		if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0)
 			*(int *)dst = 0;
@@ -881,15 +922,11 @@ config_handler(void *user, const char *section, const char *name,
 	}
 	i = (size_t)(k - keys);
 	if (p->p_keyline[i] != 0 && k->k_kind != KEY_LISTEN &&
-	    k->k_kind != KEY_ACL) {
-		if (k->k_kind == KEY_UPSTREAM)
-			config_error(p, p->p_line, "several upstreams per "
-			    "listener are not supported by this version");
-		else
-			config_error(p, p->p_line,
-			    "'%s' given twice in [%s] (first on line %d)", name,
-			    p->p_sec == SEC_GLOBAL ? "global" : p->p_lc->lc_name,
-			    p->p_keyline[i]);
+	    k->k_kind != KEY_ACL && k->k_kind != KEY_UPSTREAM) {
+		config_error(p, p->p_line,
+		    "'%s' given twice in [%s] (first on line %d)", name,
+		    p->p_sec == SEC_GLOBAL ? "global" : p->p_lc->lc_name,
+		    p->p_keyline[i]);
 		return 1;
 	}
 	if (p->p_keyline[i] == 0)
@@ -1200,7 +1237,7 @@ config_validate(struct config_parser *p)
 		if (lc->lc_listen_line == 0)
 			config_error(p, lc->lc_line, "[%s]: missing 'listen'",
 			    lc->lc_name);
-		if (lc->lc_upstream.cu_line == 0)
+		if (lc->lc_upstream_line == 0)
 			config_error(p, lc->lc_line, "[%s]: missing 'upstream'",
 			    lc->lc_name);
 		if (lc->lc_proxy_from_line != 0 && !lc->lc_accept_proxy)

@@ -20,14 +20,17 @@
 #include <event2/event_struct.h>
 
 #include "budget.h"
+#include "clock.h"
 #include "config.h"
 #include "daemon.h"
 #include "diagnose.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
 #include "priv.h"
 #include "relay.h"
+#include "resolve.h"
 #include "session.h"
 #include "sock.h"
 #include "worker.h"
@@ -49,6 +52,9 @@ struct daemon_fault {
 	pid_t	df_pid;
 };
 
+/* Descriptors the live DNS may hold at once (a round's UDP sockets). */
+#define DAEMON_RESOLVER_FDS	4
+
 /* Signals the loop handles: stop, reload, state, debug, and the others. */
 #define DAEMON_SIGNALS_MAX	64
 
@@ -60,6 +66,8 @@ struct daemon {
 	struct session_ctx	 d_sessions;	/* loop 0 */
 	struct listener_set	 d_listeners;
 	struct relay_set	 d_relays;
+	struct health		*d_health;	/* active checks */
+	struct resolver		*d_resolver;	/* live DNS */
 	struct budget		 d_budget;
 	struct event		 d_budget_wake;
 	unsigned		 d_fds_fixed;	/* outside listeners and sessions */
@@ -330,6 +338,8 @@ daemon_apply(struct daemon *d, struct config *cf)
 		return -1;
 	}
 	relay_set_commit(&d->d_relays, &next, cf);
+	health_apply(d->d_health, &d->d_relays);
+	resolver_apply(d->d_resolver, &d->d_relays);
 	old = d->d_config;
 	config_ref(cf);
 	d->d_config = cf;
@@ -411,8 +421,9 @@ daemon_state(struct daemon *d)
 	struct relay_counters	 c;
 	struct relay_upset	*us;
 	struct relay_upstream	*ru;
+	struct relay_upstate	*st;
 	struct relay		*rl;
-	char			 line[2048];
+	char			 line[2048], addr[SOCK_NTOP_MAX];
 	size_t			 off = 0;
 	uint64_t		 known;
 	int			 i, j;
@@ -449,20 +460,24 @@ daemon_state(struct daemon *d)
 		us = relay_upset_get(rl);
 		for (j = 0; j < us->us_n; j++) {
 			ru = &us->us_addrs[j];
-			APPEND(", upstream %s: %u active, connects ok %llu "
+			st = ru->ru_st;
+			APPEND(", upstream %s %s: %u active, connects ok %llu "
 			    "refused %llu timeout %llu error %llu",
-			    ru->ru_addr.ca_text, __atomic_load_n(&ru->ru_active,
+			    sock_ntop((const struct sockaddr *)&ru->ru_addr.ca_ss,
+			    addr, sizeof(addr)), relay_upstream_up(ru,
+			    clock_ms(), rl->rl_conf->lc_upstream_backoff) ?
+			    "up" : "down", __atomic_load_n(&st->rs_active,
 			    __ATOMIC_RELAXED), (unsigned long long)
-			    __atomic_load_n(&ru->ru_connects[RELAY_CONNECT_OK],
-			    __ATOMIC_RELAXED), (unsigned long long)
-			    __atomic_load_n(
-			    &ru->ru_connects[RELAY_CONNECT_REFUSED],
-			    __ATOMIC_RELAXED), (unsigned long long)
-			    __atomic_load_n(
-			    &ru->ru_connects[RELAY_CONNECT_TIMEOUT],
+			    __atomic_load_n(&st->rs_connects[RELAY_CONNECT_OK],
 			    __ATOMIC_RELAXED), (unsigned long long)
 			    __atomic_load_n(
-			    &ru->ru_connects[RELAY_CONNECT_ERROR],
+			    &st->rs_connects[RELAY_CONNECT_REFUSED],
+			    __ATOMIC_RELAXED), (unsigned long long)
+			    __atomic_load_n(
+			    &st->rs_connects[RELAY_CONNECT_TIMEOUT],
+			    __ATOMIC_RELAXED), (unsigned long long)
+			    __atomic_load_n(
+			    &st->rs_connects[RELAY_CONNECT_ERROR],
 			    __ATOMIC_RELAXED));
 		}
 		relay_upset_put(us);
@@ -690,6 +705,12 @@ daemon_run(struct daemon *d)
 	budget_init(&d->d_budget, &d->d_budget_wake);
 	session_ctx_init(&d->d_sessions, d->d_base, 0, &d->d_budget);
 	event_assign(&d->d_load.dl_done, d->d_base, -1, 0, daemon_loaded, d);
+	if ((d->d_health = health_new(d->d_base)) == NULL ||
+	    (d->d_resolver = resolver_new(d->d_base)) == NULL) {
+		log_error("out of memory");
+		status = DAEMON_EXIT_STARTUP;
+		goto done;
+	}
 	if (listener_set_init(&d->d_listeners, d->d_base, &d->d_budget,
 	    daemon_accept, d) == -1 ||
 	    relay_set_prepare(&none, d->d_config, d->d_nworkers,
@@ -721,9 +742,15 @@ daemon_run(struct daemon *d)
 		status = DAEMON_EXIT_STARTUP;
 		goto done;
 	}
-	/* Everything but listeners and sessions is open now: count it. */
+	health_apply(d->d_health, &d->d_relays);
+	resolver_apply(d->d_resolver, &d->d_relays);
+	/*
+	 * Everything but listeners and sessions is open now: count it, with
+	 * room for the health checks and the resolver's sockets.
+	 */
 	n = d->d_listeners.lss_count;
-	d->d_fds_fixed = budget_count_open() - (unsigned)n;
+	d->d_fds_fixed = budget_count_open() - (unsigned)n + HEALTH_INFLIGHT +
+	    DAEMON_RESOLVER_FDS;
 	daemon_size_budget(d);
 	log_notice("mptcp-relayd %s started: %d listening socket%s, "
 	    "%d worker%s, libevent %s (%s)", PACKAGE_VERSION, n,
@@ -739,6 +766,8 @@ daemon_run(struct daemon *d)
 done:
 	notify_timers_stop(&d->d_notify);
 	daemon_signals_clear(d);
+	health_free(d->d_health);
+	resolver_free(d->d_resolver);
 	if (d->d_load.dl_running) {
 		pthread_join(d->d_load.dl_thread, NULL);
 		config_unref(d->d_load.dl_config);

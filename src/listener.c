@@ -771,12 +771,17 @@ static void
 listener_log_start(const struct listener *ls,
     const struct listener_config *conf)
 {
-	log_notice("%s: listening on %s (%s%s), upstream %s (%s)",
+	char	more[32] = "";
+
+	if (conf->lc_nupstreams > 1)
+		snprintf(more, sizeof(more), " and %d more",
+		    conf->lc_nupstreams - 1);
+	log_notice("%s: listening on %s (%s%s), upstream %s%s (%s)",
 	    conf->lc_name, ls->ls_addr.ca_text,
 	    config_protocol_name(ls->ls_protocol),
 	    ls->ls_adopted ? ", from the service manager" : "",
-	    conf->lc_upstream.cu_text,
-	    config_protocol_name(conf->lc_upstream_protocol));
+	    conf->lc_nupstreams > 0 ? conf->lc_upstreams[0].cu_text : "none",
+	    more, config_protocol_name(conf->lc_upstream_protocol));
 }
 
 int

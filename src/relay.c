@@ -11,32 +11,60 @@
 
 #include "log.h"
 #include "relay.h"
+#include "sock.h"
 
-/* A new address set for section lc, with the state of old's addresses. */
+static void
+relay_upstate_unref(struct relay_upstate *st)
+{
+	if (__atomic_sub_fetch(&st->rs_refcnt, 1, __ATOMIC_ACQ_REL) == 0)
+		free(st);
+}
+
+/*
+ * A new address set from the upstream lines ups[0..n-1], each address
+ * once, taking the state of old's addresses that remain (and new state for
+ * the others). NULL when out of memory.
+ */
 static struct relay_upset *
-relay_upset_new(const struct listener_config *lc,
+relay_upset_new(const struct config_upstream *ups, int n,
     const struct relay_upset *old)
 {
-	const struct config_upstream	*cu = &lc->lc_upstream;
-	struct relay_upset		*us;
-	struct relay_upstream		*ru;
-	int				 i, j;
+	struct relay_upset	*us;
+	struct relay_upstream	*ru;
+	struct relay_upstate	*st;
+	int			 i, j, k, total = 0;
 
-	us = calloc(1, sizeof(*us) + (size_t)cu->cu_naddrs * sizeof(*ru));
+	for (i = 0; i < n; i++)
+		total += ups[i].cu_naddrs;
+	us = calloc(1, sizeof(*us) + (size_t)total * sizeof(*ru));
 	if (us == NULL)
 		return NULL;
 	us->us_refcnt = 1;
-	us->us_n = cu->cu_naddrs;
-	for (i = 0; i < us->us_n; i++) {
-		ru = &us->us_addrs[i];
-		ru->ru_addr = cu->cu_addrs[i];
-		for (j = 0; old != NULL && j < old->us_n; j++) {
-			if (!config_addr_equal(&old->us_addrs[j].ru_addr,
-			    &ru->ru_addr))
-				continue;
-			memcpy(ru->ru_connects, old->us_addrs[j].ru_connects,
-			    sizeof(ru->ru_connects));
-			break;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < ups[i].cu_naddrs; j++) {
+			for (k = 0; k < us->us_n; k++)
+				if (config_addr_equal(&us->us_addrs[k].ru_addr,
+				    &ups[i].cu_addrs[j]))
+					break;
+			if (k < us->us_n)
+				continue;	/* named twice: once is enough */
+			ru = &us->us_addrs[us->us_n];
+			ru->ru_addr = ups[i].cu_addrs[j];
+			for (k = 0; old != NULL && k < old->us_n; k++)
+				if (config_addr_equal(&old->us_addrs[k].ru_addr,
+				    &ru->ru_addr))
+					break;
+			if (old != NULL && k < old->us_n) {
+				st = old->us_addrs[k].ru_st;
+				__atomic_add_fetch(&st->rs_refcnt, 1,
+				    __ATOMIC_RELAXED);
+			} else if ((st = calloc(1, sizeof(*st))) == NULL) {
+				relay_upset_put(us);
+				return NULL;
+			} else
+				st->rs_refcnt = 1;
+			ru->ru_st = st;
+			us->us_n++;
 		}
 	}
 	return us;
@@ -45,9 +73,111 @@ relay_upset_new(const struct listener_config *lc,
 void
 relay_upset_put(struct relay_upset *us)
 {
-	if (us != NULL &&
-	    __atomic_sub_fetch(&us->us_refcnt, 1, __ATOMIC_ACQ_REL) == 0)
-		free(us);
+	int	i;
+
+	if (us == NULL ||
+	    __atomic_sub_fetch(&us->us_refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (i = 0; i < us->us_n; i++)
+		relay_upstate_unref(us->us_addrs[i].ru_st);
+	free(us);
+}
+
+/* Take the upstream lines of lc as the relay's own (resolved as they are). */
+static int
+relay_take_ups(struct relay *rl, const struct listener_config *lc)
+{
+	struct config_upstream	*ups = NULL;
+
+	if (lc->lc_nupstreams > 0 && (ups = reallocarray(NULL,
+	    (size_t)lc->lc_nupstreams, sizeof(*ups))) == NULL)
+		return -1;
+	if (ups != NULL)
+		memcpy(ups, lc->lc_upstreams, (size_t)lc->lc_nupstreams *
+		    sizeof(*ups));
+	free(rl->rl_ups);
+	rl->rl_ups = ups;
+	rl->rl_nups = lc->lc_nupstreams;
+	rl->rl_ups_gen++;
+	return 0;
+}
+
+/* Put set us in place of the current one, for sessions starting now. */
+static void
+relay_upset_swap(struct relay *rl, struct relay_upset *us)
+{
+	struct relay_upset	*old;
+
+	pthread_mutex_lock(&rl->rl_lock);
+	old = rl->rl_upset;
+	rl->rl_upset = us;
+	pthread_mutex_unlock(&rl->rl_lock);
+	relay_upset_put(old);
+}
+
+static bool
+relay_upset_has(const struct relay_upset *us, const struct config_addr *a)
+{
+	int	i;
+
+	for (i = 0; i < us->us_n; i++)
+		if (config_addr_equal(&us->us_addrs[i].ru_addr, a))
+			return true;
+	return false;
+}
+
+void
+relay_resolved(struct relay *rl, int i, const struct config_addr *addrs,
+    int n)
+{
+	struct config_upstream	*cu = &rl->rl_ups[i];
+	struct relay_upset	*us, *old = rl->rl_upset;
+	char			 text[SOCK_NTOP_MAX];
+	int			 j, room = CONFIG_UPSTREAM_ADDRS_MAX;
+
+	if (n <= 0 || i < 0 || i >= rl->rl_nups)
+		return;
+	for (j = 0; j < rl->rl_nups; j++)
+		if (j != i)
+			room -= rl->rl_ups[j].cu_naddrs;
+	if (n > CONFIG_ADDRS_MAX)
+		n = CONFIG_ADDRS_MAX;
+	if (n > room)
+		n = room;
+	/* The same answer, in any order: nothing to do. */
+	if (n == cu->cu_naddrs) {
+		for (j = 0; j < n; j++)
+			if (!relay_upset_has(old, &addrs[j]))
+				break;
+		if (j == n)
+			return;
+	}
+	for (j = 0; j < n; j++) {
+		cu->cu_addrs[j] = addrs[j];
+		snprintf(cu->cu_addrs[j].ca_text, sizeof(cu->cu_addrs[j].ca_text),
+		    "%s", cu->cu_text);
+		cu->cu_addrs[j].ca_line = cu->cu_line;
+	}
+	cu->cu_naddrs = n;
+	if ((us = relay_upset_new(rl->rl_ups, rl->rl_nups, old)) == NULL) {
+		log_warnx("%s: out of memory: upstream addresses not updated",
+		    rl->rl_name);
+		return;
+	}
+	for (j = 0; j < us->us_n; j++)
+		if (!relay_upset_has(old, &us->us_addrs[j].ru_addr))
+			log_notice("%s: upstream %s now also resolves to %s",
+			    rl->rl_name, cu->cu_text, sock_ntop(
+			    (const struct sockaddr *)&us->us_addrs[j].ru_addr.ca_ss,
+			    text, sizeof(text)));
+	for (j = 0; j < old->us_n; j++)
+		if (!relay_upset_has(us, &old->us_addrs[j].ru_addr))
+			log_notice("%s: upstream %s no longer resolves to %s "
+			    "(its sessions go on)", rl->rl_name,
+			    old->us_addrs[j].ru_addr.ca_text, sock_ntop(
+			    (const struct sockaddr *)&old->us_addrs[j].ru_addr.ca_ss,
+			    text, sizeof(text)));
+	relay_upset_swap(rl, us);
 }
 
 struct relay_upset *
@@ -76,7 +206,9 @@ relay_new(struct config *cf, const struct listener_config *lc, int nloops)
 		return NULL;
 	}
 	memset(rl->rl_counters, 0, (size_t)nloops * sizeof(*rl->rl_counters));
-	if ((rl->rl_upset = relay_upset_new(lc, NULL)) == NULL) {
+	if (relay_take_ups(rl, lc) == -1 || (rl->rl_upset =
+	    relay_upset_new(lc->lc_upstreams, lc->lc_nupstreams, NULL)) == NULL) {
+		free(rl->rl_ups);
 		free(rl->rl_counters);
 		free(rl);
 		return NULL;
@@ -104,6 +236,7 @@ relay_unref(struct relay *rl)
 	    __atomic_sub_fetch(&rl->rl_refcnt, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	relay_upset_put(rl->rl_upset);
+	free(rl->rl_ups);
 	pthread_mutex_destroy(&rl->rl_lock);
 	config_unref(rl->rl_config);
 	free(rl->rl_counters);
@@ -171,7 +304,7 @@ relay_set_commit(struct relay_set *cur, struct relay_set *next,
     struct config *cf)
 {
 	struct listener_config	*lc;
-	struct relay_upset	*us, *old;
+	struct relay_upset	*us;
 	struct relay		*rl;
 	int			 i = 0;
 
@@ -183,16 +316,13 @@ relay_set_commit(struct relay_set *cur, struct relay_set *next,
 		 * Out of memory for the new set: keep the old addresses
 		 * rather than fail a reload that is already bound.
 		 */
-		if ((us = relay_upset_new(lc, rl->rl_upset)) == NULL)
+		if ((us = relay_upset_new(lc->lc_upstreams, lc->lc_nupstreams,
+		    rl->rl_upset)) == NULL || relay_take_ups(rl, lc) == -1) {
+			relay_upset_put(us);
 			log_warnx("%s: out of memory: upstream addresses not "
 			    "updated", lc->lc_name);
-		else {
-			pthread_mutex_lock(&rl->rl_lock);
-			old = rl->rl_upset;
-			rl->rl_upset = us;
-			pthread_mutex_unlock(&rl->rl_lock);
-			relay_upset_put(old);
-		}
+		} else
+			relay_upset_swap(rl, us);
 		config_ref(cf);
 		config_unref(rl->rl_config);
 		rl->rl_config = cf;
@@ -279,10 +409,10 @@ bool
 relay_upstream_up(const struct relay_upstream *ru, uint64_t now,
     uint64_t backoff_ms)
 {
-	uint64_t	failed = __atomic_load_n(&ru->ru_failed_at,
+	uint64_t	failed = __atomic_load_n(&ru->ru_st->rs_failed_at,
 			    __ATOMIC_RELAXED);
 
-	if (__atomic_load_n(&ru->ru_down, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&ru->ru_st->rs_down, __ATOMIC_RELAXED))
 		return false;
 	return failed == 0 || now - failed >= backoff_ms;
 }

@@ -130,6 +130,7 @@ struct session {
 	struct relay_upstream		*se_up;	/* the address used or tried */
 	bool				 se_up_active;	/* counted in se_up */
 	int				 se_error;	/* connect errno */
+	int				 se_tries;	/* upstream addresses tried */
 	int				 se_pp_mptcp;	/* from a PROXY TLV, or -1 */
 	union sock_addr			*se_pp_dst;	/* from a PROXY header */
 	struct event			 se_timer;	/* idle or handshake */
@@ -1033,6 +1034,7 @@ session_connected(int fd, int error, struct relay_upstream *ru, void *arg)
 {
 	struct session	*se = arg;
 
+	se->se_tries = se->se_connect->uc_tries;
 	free(se->se_connect);		/* its callback is its last act */
 	se->se_connect = NULL;
 	se->se_up = ru;
@@ -1042,7 +1044,7 @@ session_connected(int fd, int error, struct relay_upstream *ru, void *arg)
 		    SESSION_END_CONNECT_TIMEOUT : SESSION_END_CONNECT_FAILED);
 		return;
 	}
-	__atomic_add_fetch(&ru->ru_active, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&ru->ru_st->rs_active, 1, __ATOMIC_RELAXED);
 	se->se_up_active = true;
 	io_raw_init(&se->se_upstream.ss_io, fd);
 	if (se->se_conf->lc_upstream_protocol != IPPROTO_MPTCP)
@@ -1088,10 +1090,11 @@ session_connect(struct session *se)
 		session_close(se, SESSION_END_NO_MEMORY);
 		return;
 	}
-	if (upstream_connect(se->se_connect, sc->sc_base, conf, se->se_upset,
-	    sc->sc_budget, session_connected, se) == -1) {
+	if (upstream_connect(se->se_connect, sc->sc_base, conf, se->se_relay,
+	    se->se_upset, sc->sc_budget, session_connected, se) == -1) {
 		se->se_error = errno;
 		se->se_up = upstream_last(se->se_connect);
+		se->se_tries = se->se_connect->uc_tries;
 		session_close(se, SESSION_END_CONNECT_FAILED);
 	}
 }
@@ -1271,7 +1274,7 @@ session_log(struct session *se, enum session_end reason)
 		    upstream, sizeof(upstream));
 	else
 		snprintf(upstream, sizeof(upstream), "%s",
-		    lc->lc_upstream.cu_text);
+		    lc->lc_nupstreams > 0 ? lc->lc_upstreams[0].cu_text : "none");
 	if (lc->lc_upstream_protocol == IPPROTO_MPTCP)
 		snprintf(upmptcp, sizeof(upmptcp), " upstream_mptcp=%s "
 		    "upstream_subflows=%u",
@@ -1282,6 +1285,10 @@ session_log(struct session *se, enum session_end reason)
 		snprintf(error, sizeof(error), " error=%s",
 		    ename != NULL ? ename : "unknown");
 	}
+	/* After a failover: how many addresses this session tried. */
+	if (se->se_tries > 1)
+		snprintf(error + strlen(error), sizeof(error) - strlen(error),
+		    " tries=%d", se->se_tries);
 	ms = clock_ms() - se->se_start;
 	log_info("%s: client=%s upstream=%s mptcp=%s subflows=%u%s "
 	    "bytes_in=%llu bytes_out=%llu duration=%llu.%03llus end=%s%s",
@@ -1348,7 +1355,8 @@ session_free(struct session *se, bool abort_client, bool abort_upstream)
 	side_close(sc, &se->se_client, abort_client);
 	side_close(sc, &se->se_upstream, abort_upstream);
 	if (se->se_up_active)
-		__atomic_sub_fetch(&se->se_up->ru_active, 1, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&se->se_up->ru_st->rs_active, 1,
+		    __ATOMIC_RELAXED);
 	relay_upset_put(se->se_upset);
 	free(se->se_pp_dst);
 

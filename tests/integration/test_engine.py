@@ -266,7 +266,7 @@ def test_every_signal_is_handled_or_ignored(relayd, backend):
     d.send_signal(signal.SIGUSR1)
     m = d.wait_line(r"^notice: state: 1 session, 1 listening socket.*; "
                     r"sig: 1 session, mptcp \d+ of \d+.*upstream "
-                    + re.escape(b.addr) + r": 1 active, connects ok 1 ",
+                    + re.escape(b.addr) + r" up: 1 active, connects ok 1 ",
                     10, start=mark)
     assert m, d.text()
 

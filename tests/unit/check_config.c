@@ -43,8 +43,7 @@ static const struct unsupported_key unsupported_keys[] = {
 	{ false, "upstream_tls_ca", "ca.pem" },
 	{ false, "upstream_tls_verify", "no" },
 	{ false, "upstream_tls_sni", "example.org" },
-	{ false, "balance", "first" },
-	{ false, "health_check_interval", "5s" },
+	{ false, "destination_ports", "80 443" },
 	{ true, "stats_listen", "127.0.0.1:9100" },
 };
 
@@ -594,17 +593,74 @@ START_TEST(test_duplicate_key_in_global)
 }
 END_TEST
 
-START_TEST(test_second_upstream)
+/* upstream may be repeated; balance, back-off, checks and DNS intervals. */
+START_TEST(test_several_upstreams)
 {
 	struct config_diag	 d;
+	struct config		*cf;
+	struct listener_config	*lc;
 
-	LOAD_FAILS("[web]\n"
+	cf = LOAD_OK("[web]\n"
 	    "listen = 127.0.0.1:8001\n"
 	    "upstream = 127.0.0.1:9001\n"
 	    "\n"
-	    "upstream = 127.0.0.1:9002\n", &d);
-	assert_diag(&d, "t.ini:5: several upstreams per listener are not "
-	    "supported by this version");
+	    "upstream = [::1]:9002\n"
+	    "upstream = localhost:9003\n"
+	    "balance = leastconn\n"
+	    "upstream_backoff = 3s\n"
+	    "health_check_interval = 2s\n"
+	    "resolve_interval = 0\n", &d);
+	lc = TAILQ_FIRST(&cf->cf_listeners);
+	ck_assert_int_eq(lc->lc_nupstreams, 3);
+	ck_assert_int_eq(lc->lc_upstream_line, 3);
+	ck_assert_str_eq(lc->lc_upstreams[0].cu_text, "127.0.0.1:9001");
+	ck_assert(!lc->lc_upstreams[0].cu_named);
+	ck_assert_int_eq(lc->lc_upstreams[1].cu_line, 5);
+	assert_addr(&lc->lc_upstreams[1].cu_addrs[0], AF_INET6, "::1", 9002);
+	ck_assert(lc->lc_upstreams[2].cu_named);
+	ck_assert_str_eq(lc->lc_upstreams[2].cu_host, "localhost");
+	ck_assert_uint_eq(lc->lc_upstreams[2].cu_port, 9003);
+	ck_assert_int_ge(lc->lc_upstreams[2].cu_naddrs, 1);
+	ck_assert_int_eq(lc->lc_balance, CONFIG_BALANCE_LEASTCONN);
+	ck_assert_uint_eq(lc->lc_upstream_backoff, 3000);
+	ck_assert_uint_eq(lc->lc_health_check_interval, 2000);
+	ck_assert_uint_eq(lc->lc_resolve_interval, 0);
+	config_unref(cf);
+	config_diag_free(&d);
+
+	cf = LOAD_OK("[web]\n" LISTENER_BODY, &d);
+	lc = TAILQ_FIRST(&cf->cf_listeners);
+	ck_assert_int_eq(lc->lc_balance, CONFIG_BALANCE_ROUNDROBIN);
+	ck_assert_uint_eq(lc->lc_upstream_backoff, 10000);
+	ck_assert_uint_eq(lc->lc_health_check_interval, 0);
+	ck_assert_uint_eq(lc->lc_resolve_interval, 30000);
+	config_unref(cf);
+	config_diag_free(&d);
+
+	LOAD_FAILS("[web]\n" LISTENER_BODY "balance = random\n", &d);
+	assert_diag(&d, "t.ini:4: balance: invalid value 'random': expected "
+	    "'roundrobin', 'first' or 'leastconn'");
+	assert_diag_count(&d, 1);
+	config_diag_free(&d);
+}
+END_TEST
+
+/* At most CONFIG_UPSTREAM_ADDRS_MAX addresses in all, said at the line. */
+START_TEST(test_too_many_upstream_addresses)
+{
+	struct config_diag	 d;
+	char			 text[8192];
+	size_t			 off;
+	int			 i;
+
+	off = (size_t)snprintf(text, sizeof(text), "[web]\n"
+	    "listen = 127.0.0.1:8001\n");
+	for (i = 0; i < CONFIG_UPSTREAM_ADDRS_MAX + 1; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "upstream = 127.0.0.1:%d\n", 9000 + i);
+	LOAD_FAILS(text, &d);
+	assert_diag_prefix(&d, "t.ini:67: too many upstream addresses in "
+	    "[web] (at most 64)");
 	assert_diag_count(&d, 1);
 	config_diag_free(&d);
 }
@@ -1274,8 +1330,8 @@ START_TEST(test_indented_key_is_not_a_continuation)
 	ck_assert_int_eq(lc->lc_nlisten, 1);
 	ck_assert_str_eq(lc->lc_listen[0].ca_text, "127.0.0.1:8001");
 	ck_assert_int_eq(lc->lc_backlog, 7);
-	ck_assert_str_eq(lc->lc_upstream.cu_text, "127.0.0.1:9001");
-	ck_assert_int_eq(lc->lc_upstream.cu_line, 4);
+	ck_assert_str_eq(lc->lc_upstreams[0].cu_text, "127.0.0.1:9001");
+	ck_assert_int_eq(lc->lc_upstreams[0].cu_line, 4);
 	config_unref(cf);
 	config_diag_free(&d);
 	free(t);
@@ -1407,10 +1463,10 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(lc->lc_sndbuf, 0);
 	ck_assert(lc->lc_nodelay);
 	ck_assert(!lc->lc_keepalive);
-	ck_assert_str_eq(lc->lc_upstream.cu_text, "127.0.0.1:9001");
-	ck_assert_int_eq(lc->lc_upstream.cu_line, 3);
-	ck_assert_int_eq(lc->lc_upstream.cu_naddrs, 1);
-	assert_addr(&lc->lc_upstream.cu_addrs[0], AF_INET, "127.0.0.1", 9001);
+	ck_assert_str_eq(lc->lc_upstreams[0].cu_text, "127.0.0.1:9001");
+	ck_assert_int_eq(lc->lc_upstreams[0].cu_line, 3);
+	ck_assert_int_eq(lc->lc_upstreams[0].cu_naddrs, 1);
+	assert_addr(&lc->lc_upstreams[0].cu_addrs[0], AF_INET, "127.0.0.1", 9001);
 	ck_assert_int_eq(lc->lc_upstream_protocol, IPPROTO_TCP);
 	ck_assert_int_eq(lc->lc_upstream_rcvbuf, 0);
 	ck_assert_int_eq(lc->lc_upstream_sndbuf, 0);
@@ -1540,10 +1596,10 @@ START_TEST(test_every_key_set)
 	ck_assert_int_eq(lc->lc_sndbuf, 262144);
 	ck_assert(!lc->lc_nodelay);
 	ck_assert(lc->lc_keepalive);
-	ck_assert_str_eq(lc->lc_upstream.cu_text, "[::1]:9001");
-	ck_assert_int_eq(lc->lc_upstream.cu_line, 14);
-	ck_assert_int_eq(lc->lc_upstream.cu_naddrs, 1);
-	assert_addr(&lc->lc_upstream.cu_addrs[0], AF_INET6, "::1", 9001);
+	ck_assert_str_eq(lc->lc_upstreams[0].cu_text, "[::1]:9001");
+	ck_assert_int_eq(lc->lc_upstreams[0].cu_line, 14);
+	ck_assert_int_eq(lc->lc_upstreams[0].cu_naddrs, 1);
+	assert_addr(&lc->lc_upstreams[0].cu_addrs[0], AF_INET6, "::1", 9001);
 	ck_assert_int_eq(lc->lc_upstream_protocol, IPPROTO_MPTCP);
 	ck_assert_int_eq(lc->lc_upstream_rcvbuf, 1048576);
 	ck_assert_int_eq(lc->lc_upstream_sndbuf, 65536);
@@ -1656,7 +1712,7 @@ START_TEST(test_listeners_in_file_order)
 	lc = TAILQ_NEXT(lc, lc_entry);
 	ck_assert_str_eq(lc->lc_name, "alpha");
 	ck_assert_int_eq(lc->lc_line, 5);
-	assert_addr(&lc->lc_upstream.cu_addrs[0], AF_INET, "127.0.0.1", 9002);
+	assert_addr(&lc->lc_upstreams[0].cu_addrs[0], AF_INET, "127.0.0.1", 9002);
 	lc = TAILQ_NEXT(lc, lc_entry);
 	ck_assert_str_eq(lc->lc_name, "mid");
 	ck_assert_int_eq(lc->lc_line, 8);
@@ -1680,11 +1736,11 @@ START_TEST(test_upstream_hostname_resolves)
 	    "listen = 127.0.0.1:8001\n"
 	    "upstream = localhost:8080\n", &d);
 	lc = listener(cf, "web");
-	ck_assert_str_eq(lc->lc_upstream.cu_text, "localhost:8080");
-	ck_assert_int_ge(lc->lc_upstream.cu_naddrs, 1);
-	ck_assert_int_le(lc->lc_upstream.cu_naddrs, CONFIG_ADDRS_MAX);
-	for (i = 0; i < lc->lc_upstream.cu_naddrs; i++) {
-		ca = &lc->lc_upstream.cu_addrs[i];
+	ck_assert_str_eq(lc->lc_upstreams[0].cu_text, "localhost:8080");
+	ck_assert_int_ge(lc->lc_upstreams[0].cu_naddrs, 1);
+	ck_assert_int_le(lc->lc_upstreams[0].cu_naddrs, CONFIG_ADDRS_MAX);
+	for (i = 0; i < lc->lc_upstreams[0].cu_naddrs; i++) {
+		ca = &lc->lc_upstreams[0].cu_addrs[i];
 		if (ca->ca_ss.ss_family == AF_INET) {
 			sin = (const struct sockaddr_in *)&ca->ca_ss;
 			ck_assert_uint_eq(ntohs(sin->sin_port), 8080);
@@ -1761,7 +1817,7 @@ START_TEST(test_comments_and_crlf_in_valid_config)
 	ck_assert_int_eq(lc->lc_line, 6);
 	ck_assert_str_eq(lc->lc_listen[0].ca_text, "*:8001");
 	ck_assert_int_eq(lc->lc_listen[0].ca_line, 7);
-	ck_assert_str_eq(lc->lc_upstream.cu_text, "127.0.0.1:9001");
+	ck_assert_str_eq(lc->lc_upstreams[0].cu_text, "127.0.0.1:9001");
 	ck_assert_int_eq(lc->lc_backlog, 64);
 	config_unref(cf);
 	config_diag_free(&d);
@@ -1832,7 +1888,8 @@ config_suite(void)
 	tcase_add_test(tc, test_empty_listener_section);
 	tcase_add_test(tc, test_duplicate_key);
 	tcase_add_test(tc, test_duplicate_key_in_global);
-	tcase_add_test(tc, test_second_upstream);
+	tcase_add_test(tc, test_several_upstreams);
+	tcase_add_test(tc, test_too_many_upstream_addresses);
 	tcase_add_test(tc, test_duplicate_section);
 	tcase_add_test(tc, test_duplicate_global_section);
 	tcase_add_test(tc, test_same_wildcard_in_two_listeners);
