@@ -10,6 +10,10 @@
  * raw socket, not a second relay.
  *
  * The rules every implementation follows:
+ *  - handshake brings the layer up before any byte moves (a TLS
+ *    handshake; nothing for a raw socket): 0 when done, -1 with EAGAIN to
+ *    be called again when io_rd_want or io_wr_want (whichever it set)
+ *    says, -1 with another errno when it failed.
  *  - read returns the bytes read (> 0), 0 at a clean end of stream (a FIN,
  *    or a TLS close_notify), or -1 with errno: EAGAIN when nothing can be
  *    read now, anything else when the stream failed (a reset, a TLS
@@ -40,6 +44,7 @@ struct io;
 struct io_ops {
 	const char	*io_name;
 	bool		 io_raw;
+	int		(*io_handshake)(struct io *);
 	ssize_t		(*io_read)(struct io *, void *, size_t);
 	ssize_t		(*io_write)(struct io *, const void *, size_t);
 	int		(*io_shutdown)(struct io *);
@@ -61,6 +66,12 @@ void	io_init(struct io *io);
 
 /* The raw socket fd (owned by io from then on): bytes as they come. */
 void	io_raw_init(struct io *io, int fd);
+
+static inline int
+io_handshake(struct io *io)
+{
+	return io->io_ops->io_handshake(io);
+}
 
 static inline ssize_t
 io_read(struct io *io, void *buf, size_t len)

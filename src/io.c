@@ -15,6 +15,13 @@
 #include "io.h"
 #include "sock.h"
 
+static int
+io_raw_handshake(struct io *io)
+{
+	(void)io;
+	return 0;
+}
+
 static ssize_t
 io_raw_read(struct io *io, void *buf, size_t len)
 {
@@ -67,6 +74,7 @@ io_raw_close(struct io *io, bool abort)
 static const struct io_ops io_raw_ops = {
 	.io_name = "raw",
 	.io_raw = true,
+	.io_handshake = io_raw_handshake,
 	.io_read = io_raw_read,
 	.io_write = io_raw_write,
 	.io_shutdown = io_raw_shutdown,
@@ -111,6 +119,7 @@ io_none_close(struct io *io, bool abort)
 
 static const struct io_ops io_none_ops = {
 	.io_name = "none",
+	.io_handshake = io_none_shutdown,
 	.io_read = io_none_read,
 	.io_write = io_none_write,
 	.io_shutdown = io_none_shutdown,

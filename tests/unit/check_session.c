@@ -297,8 +297,16 @@ chunky_close(struct io *io, bool abort)
 	free(io->io_ctx);
 }
 
+static int
+no_handshake(struct io *io)
+{
+	(void)io;
+	return 0;
+}
+
 static const struct io_ops chunky_ops = {
 	.io_name = "chunky",
+	.io_handshake = no_handshake,
 	.io_read = chunky_read,
 	.io_write = chunky_write,
 	.io_shutdown = chunky_shutdown,
@@ -361,6 +369,7 @@ contrary_pending(const struct io *io)
 
 static const struct io_ops contrary_ops = {
 	.io_name = "contrary",
+	.io_handshake = no_handshake,
 	.io_read = contrary_read,
 	.io_write = chunky_write,
 	.io_shutdown = chunky_shutdown,
