@@ -145,6 +145,15 @@ struct config_diag {
  */
 struct config	*config_load(const char *path, struct config_diag *diag);
 
+/*
+ * As config_load, with flags: CONFIG_LOAD_NO_RESOLVE takes upstream host
+ * names as written, with no address (for fuzzing, and anything else that
+ * must not touch the network).
+ */
+#define CONFIG_LOAD_NO_RESOLVE	0x1
+struct config	*config_load_flags(const char *path, unsigned flags,
+		    struct config_diag *diag);
+
 /* As config_load, from text in memory; name stands in for the file name. */
 struct config	*config_load_string(const char *text, const char *name,
 		    struct config_diag *diag);

@@ -174,6 +174,7 @@ struct config_parser {
 	int			 p_global_line;
 	int			 p_user_line;	/* of 'user' in [global] */
 	int			 p_group_line;	/* of 'group' in [global] */
+	unsigned		 p_flags;	/* CONFIG_LOAD_* */
 };
 
 static void
@@ -641,6 +642,8 @@ config_resolve(struct config_parser *p, const struct parse_hostport *hp,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
+	if (p->p_flags & CONFIG_LOAD_NO_RESOLVE)
+		return 0;
 	snprintf(port, sizeof(port), "%u", hp->hp_port);
 	if ((error = getaddrinfo(hp->hp_host, port, &hints, &res)) != 0) {
 		config_error(p, p->p_line, "upstream: cannot resolve '%s': %s",
@@ -1295,11 +1298,18 @@ config_parser_init(struct config_parser *p, const char *name,
 struct config *
 config_load(const char *path, struct config_diag *diag)
 {
+	return config_load_flags(path, 0, diag);
+}
+
+struct config *
+config_load_flags(const char *path, unsigned flags, struct config_diag *diag)
+{
 	struct config_parser	 p;
 	struct config		*cf = NULL;
 	struct stat		 st;
 
 	config_parser_init(&p, path, diag);
+	p.p_flags = flags;
 	if ((p.p_fp = fopen(path, "r")) == NULL)
 		config_error(&p, 0, "cannot open: %s", strerror(errno));
 	else if (fstat(fileno(p.p_fp), &st) == 0 && S_ISDIR(st.st_mode))
