@@ -13,6 +13,18 @@
  *                                      trips: p50/p99 in microseconds
  *   loadgen idle PORT N                N connections, one byte echoed on
  *                                      each, then held until stdin closes
+ *   loadgen serve-pp PORT              echo backend that first reads and
+ *                                      checks a PROXY v2 header
+ *   loadgen sink-pp PORT               the same, then sinks what follows;
+ *                                      at end of stream it sends back the
+ *                                      count (8 bytes, big-endian), closes
+ *   loadgen bulk PORT SECONDS          one connection sending as fast as it
+ *                                      can, then end of stream; a sink-pp
+ *                                      behind says how much arrived: Gbit/s
+ *
+ * serve-pp and sink-pp print one JSON line of counters (headers checked,
+ * refused and why) each time a line arrives on their stdin, and end at
+ * end of stdin. rr counts a reply that is not its request as a mismatch.
  *
  * Clients open IPPROTO_MPTCP sockets to 127.0.0.1 and count a connection
  * as MPTCP only when MPTCP_INFO answers (the check that is right on Linux
@@ -32,6 +44,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +65,10 @@
 #define MAX_PARALLEL	1024
 #define MAX_IDLE	20000
 #define MAX_ECHO	1000000
+#define BULK_SIZE	(128 * 1024)
+#define SINK_SIZE	(256 * 1024)
+#define PP2_FIXED	16
+#define PP2_MAX		(PP2_FIXED + 2048)	/* ours are 28-40 bytes */
 
 static double
 now(void)
@@ -138,16 +155,30 @@ read_full(int fd, char *buf, size_t len)
 	return 0;
 }
 
-/* --- serve: an echo backend ------------------------------------------- */
+/* epoll_wait, with 0 for a signal. */
+static int
+wait_events(int ep, struct epoll_event *evs, int max, int ms)
+{
+	int	n;
 
-static int __attribute__((noreturn))
-serve(int port)
+	if ((n = epoll_wait(ep, evs, max, ms)) == -1) {
+		if (errno != EINTR)
+			die("epoll_wait");
+		n = 0;
+	}
+	return n;
+}
+
+/*
+ * A backend's listening socket on 127.0.0.1:port (TCP), in a new epoll
+ * set, *ep, under tag. Returns the socket.
+ */
+static int
+server_socket(int port, int *ep, epoll_data_t tag)
 {
 	struct sockaddr_in	sin = loopback(port);
-	struct epoll_event	ev, evs[256];
-	char			buf[65536];
-	int			lfd, ep, n, i, fd, one = 1;
-	ssize_t			r;
+	struct epoll_event	ev;
+	int			lfd, one = 1;
 
 	raise_nofile();
 	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1)
@@ -156,27 +187,47 @@ serve(int port)
 	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
 	    listen(lfd, 4096) == -1)
 		die("bind/listen");
-	if ((ep = epoll_create1(0)) == -1)
+	if ((*ep = epoll_create1(0)) == -1)
 		die("epoll_create1");
 	ev.events = EPOLLIN;
-	ev.data.fd = lfd;
-	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	ev.data = tag;
+	if (epoll_ctl(*ep, EPOLL_CTL_ADD, lfd, &ev) == -1)
+		die("epoll_ctl");
+	return lfd;
+}
+
+/* The next client of lfd, with TCP_NODELAY, or -1 when none waits. */
+static int
+server_accept(int lfd)
+{
+	int	fd, one = 1;
+
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) != -1)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+	return fd;
+}
+
+/* --- serve: an echo backend ------------------------------------------- */
+
+static int __attribute__((noreturn))
+serve(int port)
+{
+	struct epoll_event	ev, evs[256];
+	char			buf[65536];
+	int			lfd, ep, n, i, fd;
+	ssize_t			r;
+
+	lfd = server_socket(port, &ep, (epoll_data_t){ .fd = -1 });
 	printf("{\"serving\": %d}\n", port);
 	fflush(stdout);
 	/* Runs until bench/run ends it. */
 	for (;;) {
-		if ((n = epoll_wait(ep, evs, 256, -1)) == -1) {
-			if (errno == EINTR)
-				continue;
-			die("epoll_wait");
-		}
+		n = wait_events(ep, evs, 256, -1);
 		for (i = 0; i < n; i++) {
 			fd = evs[i].data.fd;
-			if (fd == lfd) {
-				while ((fd = accept4(lfd, NULL, NULL,
-				    SOCK_NONBLOCK)) != -1) {
-					(void)setsockopt(fd, IPPROTO_TCP,
-					    TCP_NODELAY, &one, sizeof(one));
+			if (fd == -1) {
+				while ((fd = server_accept(lfd)) != -1) {
 					ev.events = EPOLLIN;
 					ev.data.fd = fd;
 					epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
@@ -195,6 +246,244 @@ serve(int port)
 	}
 }
 
+/* --- serve-pp, sink-pp: backends that read a PROXY v2 header first ------ */
+
+/*
+ * Each connection must begin with exactly one PROXY protocol v2 header
+ * (HAProxy's doc/proxy-protocol.txt): the 12-byte signature, version 2
+ * with the PROXY command, TCP over IPv4, a length that holds the
+ * addresses and fits, 127.0.0.1 at both ends, nonzero ports, and TLVs
+ * that fill the rest exactly. A connection whose header fails any of this,
+ * that ends before its header is complete, or whose data begins with a
+ * second header, is counted under its reason and closed at once.
+ */
+static const uint8_t pp2_sig[12] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a
+};
+
+enum pp_why { PP_SIG, PP_CMD, PP_FAM, PP_LEN, PP_ADDR, PP_TLV, PP_SHORT,
+    PP_DUP, PP_NWHY };
+static const char *const pp_why_name[PP_NWHY] = {
+	"sig", "cmd", "fam", "len", "addr", "tlv", "truncated", "second"
+};
+
+enum pp_state { PPS_HEADER, PPS_FIRST, PPS_DATA };
+
+struct pp_conn {
+	int		fd;
+	enum pp_state	state;
+	size_t		got, need;
+	uint64_t	bytes;		/* after the header */
+	uint8_t		hdr[PP2_MAX];
+};
+
+static struct {
+	unsigned long	accepted, ok, empty, e7, e7_mptcp, bad[PP_NWHY];
+} pps;
+
+static void
+pp_stats(void)
+{
+	unsigned long	bad = 0;
+	int		i;
+
+	for (i = 0; i < PP_NWHY; i++)
+		bad += pps.bad[i];
+	printf("{\"accepted\": %lu, \"ok\": %lu, \"empty\": %lu, "
+	    "\"mptcp_tlv\": %lu, \"mptcp_tlv_yes\": %lu, \"bad\": %lu",
+	    pps.accepted, pps.ok, pps.empty, pps.e7, pps.e7_mptcp, bad);
+	for (i = 0; i < PP_NWHY; i++)
+		printf(", \"bad_%s\": %lu", pp_why_name[i], pps.bad[i]);
+	printf("}\n");
+	fflush(stdout);
+}
+
+/* The complete header of c: -1 (a reason counted) or 0. */
+static int
+pp_check(struct pp_conn *c)
+{
+	const uint8_t	*h = c->hdr, *p, *end = c->hdr + c->need;
+	const uint8_t	lo[4] = { 127, 0, 0, 1 };
+	size_t		tlen;
+	bool		e7 = false, e7_mptcp = false;
+
+	if (memcmp(h + 16, lo, 4) != 0 || memcmp(h + 20, lo, 4) != 0 ||
+	    (h[24] | h[25]) == 0 || (h[26] | h[27]) == 0) {
+		pps.bad[PP_ADDR]++;
+		return -1;
+	}
+	for (p = h + PP2_FIXED + 12; p < end; p += 3 + tlen) {
+		if (end - p < 3 ||
+		    (tlen = (size_t)p[1] << 8 | p[2]) > (size_t)(end - p - 3)) {
+			pps.bad[PP_TLV]++;
+			return -1;
+		}
+		/* relayd's: format version 1, bit 0 of the flags: MPTCP. */
+		if (p[0] == 0xe7 && tlen == 2 && p[3] == 1) {
+			e7 = true;
+			e7_mptcp = p[4] & 1;
+		}
+	}
+	pps.ok++;
+	pps.e7 += e7;
+	pps.e7_mptcp += e7_mptcp;
+	return 0;
+}
+
+/*
+ * Take the header's bytes from the front of buf (len bytes read), as far
+ * as they go: the number taken, or -1 when the header is refused.
+ */
+static ssize_t
+pp_header(struct pp_conn *c, const uint8_t *buf, size_t len)
+{
+	size_t	take, sig;
+	ssize_t	r;
+
+	take = c->need - c->got < len ? c->need - c->got : len;
+	memcpy(c->hdr + c->got, buf, take);
+	c->got += take;
+	sig = c->got < sizeof(pp2_sig) ? c->got : sizeof(pp2_sig);
+	if (memcmp(c->hdr, pp2_sig, sig) != 0) {
+		pps.bad[PP_SIG]++;
+		return -1;
+	}
+	if (c->got < c->need)
+		return (ssize_t)take;
+	if (c->need == PP2_FIXED) {
+		/* Version 2, PROXY; TCP over IPv4; room for its addresses. */
+		if (c->hdr[12] != 0x21) {
+			pps.bad[PP_CMD]++;
+			return -1;
+		}
+		if (c->hdr[13] != 0x11) {
+			pps.bad[PP_FAM]++;
+			return -1;
+		}
+		c->need += (size_t)c->hdr[14] << 8 | c->hdr[15];
+		if (c->need < PP2_FIXED + 12 || c->need > PP2_MAX) {
+			pps.bad[PP_LEN]++;
+			return -1;
+		}
+		if ((r = pp_header(c, buf + take, len - take)) == -1)
+			return -1;
+		return (ssize_t)take + r;
+	}
+	if (pp_check(c) == -1)
+		return -1;
+	c->state = PPS_FIRST;
+	return (ssize_t)take;
+}
+
+/* Bytes read on c: 0, or -1 when c is to be closed. */
+static int
+pp_input(struct pp_conn *c, uint8_t *buf, size_t len, bool sink)
+{
+	ssize_t	off = 0;
+	size_t	n;
+
+	if (c->state == PPS_HEADER &&
+	    (off = pp_header(c, buf, len)) == -1)
+		return -1;
+	buf += off;
+	len -= (size_t)off;
+	if (len == 0)
+		return 0;
+	if (c->state == PPS_FIRST) {
+		/* Exactly one header: the data does not begin with another. */
+		n = len < sizeof(pp2_sig) ? len : sizeof(pp2_sig);
+		if (memcmp(buf, pp2_sig, n) == 0 ||
+		    memcmp(buf, "PROXY ", len < 6 ? len : 6) == 0) {
+			pps.bad[PP_DUP]++;
+			return -1;
+		}
+		c->state = PPS_DATA;
+	}
+	c->bytes += len;
+	/* Small echoes: the socket buffer takes them. */
+	if (!sink && write(c->fd, buf, len) != (ssize_t)len)
+		return -1;
+	return 0;
+}
+
+/* The end of c's stream (or an error on it). */
+static void
+pp_end(struct pp_conn *c, bool sink)
+{
+	uint8_t		cnt[8];
+	uint64_t	v = c->bytes;
+	int		i;
+
+	if (c->state == PPS_HEADER) {
+		if (c->got == 0)
+			pps.empty++;
+		else
+			pps.bad[PP_SHORT]++;
+	} else if (sink) {
+		for (i = 7; i >= 0; i--, v >>= 8)
+			cnt[i] = (uint8_t)v;
+		(void)write(c->fd, cnt, sizeof(cnt));
+	}
+}
+
+static int __attribute__((noreturn))
+serve_pp(int port, bool sink)
+{
+	static uint8_t		buf[SINK_SIZE];
+	struct epoll_event	ev, evs[256];
+	struct pp_conn		*c;
+	char			line[256];
+	int			lfd, ep, n, i, fd;
+	ssize_t			r;
+
+	/* data.ptr NULL: the listener; &lfd: stdin; else a connection. */
+	lfd = server_socket(port, &ep, (epoll_data_t){ .ptr = NULL });
+	ev.events = EPOLLIN;
+	ev.data.ptr = &lfd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == -1)
+		die("epoll_ctl(stdin)");
+	/* Until bench/run closes our stdin, or ends us. */
+	for (;;) {
+		n = wait_events(ep, evs, 256, -1);
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &lfd) {
+				/* A line asks for the counters; EOF ends. */
+				if ((r = read(STDIN_FILENO, line,
+				    sizeof(line))) <= 0)
+					exit(0);
+				while (r-- > 0)
+					if (line[r] == '\n')
+						pp_stats();
+				continue;
+			}
+			if (evs[i].data.ptr == NULL) {
+				while ((fd = server_accept(lfd)) != -1) {
+					if ((c = calloc(1, sizeof(*c))) == NULL)
+						die("calloc");
+					c->fd = fd;
+					c->need = PP2_FIXED;
+					pps.accepted++;
+					ev.events = EPOLLIN;
+					ev.data.ptr = c;
+					epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+				}
+				continue;
+			}
+			c = evs[i].data.ptr;
+			r = read(c->fd, buf, sink ? sizeof(buf) : 65536);
+			if (r > 0) {
+				if (pp_input(c, buf, (size_t)r, sink) == 0)
+					continue;
+			} else if (r == -1 && errno == EAGAIN)
+				continue;
+			else
+				pp_end(c, sink);
+			close(c->fd);
+			free(c);
+		}
+	}
+}
+
 /* --- rr: short connections --------------------------------------------- */
 
 enum rr_state { RR_CONNECTING, RR_READING };
@@ -203,6 +492,7 @@ struct rr_conn {
 	int		fd;
 	enum rr_state	state;
 	size_t		got;
+	char		reply[RR_SIZE];
 };
 
 static int
@@ -224,8 +514,8 @@ rr(int port, double seconds, int parallel)
 {
 	static struct rr_conn	conns[MAX_PARALLEL];
 	struct epoll_event	ev, evs[MAX_PARALLEL];
-	char			req[RR_SIZE], buf[RR_SIZE];
-	unsigned long		done = 0, mptcp = 0, errors = 0;
+	char			req[RR_SIZE];
+	unsigned long		done = 0, mptcp = 0, errors = 0, mismatch = 0;
 	double			t0, end;
 	int			ep, n, i, err;
 	socklen_t		len;
@@ -243,11 +533,7 @@ rr(int port, double seconds, int parallel)
 	t0 = now();
 	end = t0 + seconds;
 	while (now() < end) {
-		if ((n = epoll_wait(ep, evs, MAX_PARALLEL, 100)) == -1) {
-			if (errno == EINTR)
-				continue;
-			die("epoll_wait");
-		}
+		n = wait_events(ep, evs, MAX_PARALLEL, 100);
 		for (i = 0; i < n; i++) {
 			c = &conns[evs[i].data.u32];
 			if (c->state == RR_CONNECTING) {
@@ -263,7 +549,8 @@ rr(int port, double seconds, int parallel)
 				epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 				continue;
 			}
-			r = read(c->fd, buf, sizeof(buf) - c->got);
+			r = read(c->fd, c->reply + c->got,
+			    sizeof(c->reply) - c->got);
 			if (r == -1 && errno == EAGAIN)
 				continue;
 			if (r <= 0)
@@ -271,6 +558,11 @@ rr(int port, double seconds, int parallel)
 			c->got += (size_t)r;
 			if (c->got < RR_SIZE)
 				continue;
+			/* The reply is the request, byte for byte. */
+			if (memcmp(c->reply, req, sizeof(req)) != 0) {
+				mismatch++;
+				goto fail;
+			}
 			done++;
 			mptcp += is_mptcp(c->fd);
 			goto next;
@@ -283,7 +575,8 @@ next:
 		}
 	}
 	printf("{\"conns\": %lu, \"mptcp\": %lu, \"errors\": %lu, "
-	    "\"seconds\": %.3f}\n", done, mptcp, errors, now() - t0);
+	    "\"mismatch\": %lu, \"seconds\": %.3f}\n", done, mptcp, errors,
+	    mismatch, now() - t0);
 	return 0;
 }
 
@@ -372,6 +665,60 @@ idle(int port, int n)
 	return 0;
 }
 
+/* --- bulk: one connection, as fast as it goes ---------------------------- */
+
+static int
+bulk(int port, double seconds)
+{
+	static char	buf[BULK_SIZE];
+	struct timeval	tv = { .tv_sec = 30 };
+	struct pollfd	pfd;
+	uint8_t		cnt[8];
+	uint64_t	sent = 0, got = 0;
+	double		t0, t1, end;
+	int		fd, err = 0, i, mptcp, errors = 0;
+	socklen_t	len = sizeof(err);
+	ssize_t		n;
+
+	if (seconds <= 0 || seconds > 60)
+		seconds = 60;
+	if ((fd = client_socket(port, 0)) == -1)
+		die("connect");
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	if (poll(&pfd, 1, 5000) != 1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0)
+		die("connect timeout");
+	/* No write or read waits for ever on a relay that stalls. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(buf, 'b', sizeof(buf));
+	t0 = now();
+	end = t0 + seconds;
+	while (now() < end) {
+		if ((n = write(fd, buf, sizeof(buf))) <= 0)
+			die("bulk write");
+		sent += (uint64_t)n;
+	}
+	mptcp = is_mptcp(fd);
+	/* End of stream: the sink answers with what it received. */
+	if (shutdown(fd, SHUT_WR) == -1 ||
+	    read_full(fd, (char *)cnt, sizeof(cnt)) == -1)
+		errors++;
+	else
+		for (i = 0; i < 8; i++)
+			got = got << 8 | cnt[i];
+	t1 = now();
+	if (got != sent)
+		errors++;
+	close(fd);
+	printf("{\"sent\": %llu, \"received\": %llu, \"mptcp\": %d, "
+	    "\"errors\": %d, \"seconds\": %.3f, \"gbps\": %.4f}\n",
+	    (unsigned long long)sent, (unsigned long long)got, mptcp, errors,
+	    t1 - t0, (double)got * 8 / (t1 - t0) / 1e9);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -384,7 +731,15 @@ main(int argc, char **argv)
 		return echo(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "idle") == 0)
 		return idle(atoi(argv[2]), atoi(argv[3]));
+	if (argc == 3 && strcmp(argv[1], "serve-pp") == 0)
+		serve_pp(atoi(argv[2]), false);
+	if (argc == 3 && strcmp(argv[1], "sink-pp") == 0)
+		serve_pp(atoi(argv[2]), true);
+	if (argc == 4 && strcmp(argv[1], "bulk") == 0)
+		return bulk(atoi(argv[2]), atof(argv[3]));
 	fprintf(stderr, "usage: loadgen serve PORT | rr PORT SECONDS PARALLEL"
-	    " | echo PORT COUNT | idle PORT N\n");
+	    " | echo PORT COUNT | idle PORT N\n"
+	    "       loadgen serve-pp PORT | sink-pp PORT"
+	    " | bulk PORT SECONDS\n");
 	return 2;
 }
