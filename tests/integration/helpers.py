@@ -106,6 +106,25 @@ def connect(host, port, mptcp=True, timeout=SOCK_TIMEOUT):
     return s
 
 
+def connect_until_closed(host, port, mptcp=True, timeout=SOCK_TIMEOUT):
+    """Connect to a relay that will close the connection at once (a refused
+    client, an upstream that cannot be reached) and wait for that: returns
+    (the client's own address, 'eof' or 'reset'). The relay may reset the
+    connection before connect() has even returned: that is a reset too."""
+    s = stream_socket(family_of(host), mptcp)
+    s.settimeout(timeout)
+    try:
+        s.bind(("::1" if ":" in host else "127.0.0.1", 0))
+        me = s.getsockname()[:2]
+        try:
+            s.connect((host, port))
+        except ConnectionResetError:
+            return me, "reset"
+        return me, wait_closed(s, timeout)
+    finally:
+        s.close()
+
+
 def is_mptcp(sock):
     """1 on a connection that negotiated MPTCP, 0 otherwise.
 

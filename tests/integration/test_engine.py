@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from helpers import (GLOBAL_SECTION, KIB, MIB, Failure, check_session,
-                     connect, duration_of, echo_exchange, free_port,
-                     is_mptcp, wait_closed, wait_until)
+from helpers import (GLOBAL_SECTION, KIB, MIB, check_session, connect,
+                     connect_until_closed, duration_of, echo_exchange, Failure,
+                     free_port, wait_closed, wait_until)
 
 
 def listener(name, listen, upstream, extra=""):
@@ -210,12 +210,10 @@ def test_connect_failure_resets_the_client(relayd):
     port, dead = free_port(), free_port()
     d = relayd(GLOBAL_SECTION + listener("dead", f"127.0.0.1:{port}",
                                          f"127.0.0.1:{dead}"))
-    c = connect("127.0.0.1", port, mptcp=True)
-    me = c.getsockname()
     # Nothing sent: the reset is the relay's choice, not the kernel's
     # answer to unread bytes.
-    assert wait_closed(c, timeout=10) == "reset"
-    c.close()
+    me, how = connect_until_closed("127.0.0.1", port, timeout=10)
+    assert how == "reset"
     check_session(d.wait_session(me[1]), name="dead", client=me,
                   upstream=f"127.0.0.1:{dead}", mptcp=True, bytes_in=0,
                   bytes_out=0, end="connect_failed")

@@ -7,7 +7,6 @@ and a stop under load. Each asserts what the clients and the log see, and
 that the daemon serves afterwards."""
 
 import hashlib
-import os
 import random
 import select
 import signal
@@ -19,7 +18,7 @@ import time
 
 import pytest
 
-from helpers import (GLOBAL_SECTION, KIB, MIB, Failure, Worker, check_session,
+from helpers import (GLOBAL_SECTION, KIB, MIB, Worker, check_session,
                      connect, echo_exchange, free_port, recv_to_eof,
                      send_stream, stream_digest, wait_closed, wait_until)
 

@@ -7,11 +7,11 @@ import re
 import select
 import signal
 import socket
-import time
 
 import pytest
 
-from helpers import (GLOBAL_SECTION, Backend, check_session, connect,
+from helpers import (GLOBAL_SECTION, Backend, connect,
+                     connect_until_closed,
                      echo_exchange, echo_handler, free_port, wait_until)
 
 
@@ -105,14 +105,8 @@ def test_all_upstreams_dead(relayd):
     port = free_port()
     d = relayd(GLOBAL_SECTION + listener("dead", f"127.0.0.1:{port}", dead))
     for _ in range(2):
-        c = connect("127.0.0.1", port, mptcp=True)
-        me = c.getsockname()
-        c.settimeout(10)
-        try:
-            assert c.recv(10) == b""
-        except ConnectionResetError:
-            pass
-        c.close()
+        me, how = connect_until_closed("127.0.0.1", port, timeout=10)
+        assert how == "reset"
         rec = d.wait_session(me[1])
         assert rec["end"] == "connect_failed" and tries(rec) == 3, rec
         assert rec["error"] == "ECONNREFUSED", rec
