@@ -1421,6 +1421,9 @@ session_close(struct session *se, enum session_end reason)
 	/* Sampled at the first end of stream already: nothing new since. */
 	if (!se->se_eof_sampled)
 		session_sample(se);
+	/* The subflow histogram of the metrics. */
+	if (se->se_client.ss_mptcp.state == SIDE_MPTCP_YES)
+		relay_count_subflows(c, se->se_client.ss_mptcp.most);
 	session_log(se, reason);
 	RELAY_COUNT(c, rc_active, -1);
 	RELAY_COUNT(c, rc_ends[reason], 1);

@@ -52,9 +52,13 @@ upstream_count(struct upstream_conn *uc, int error)
 {
 	struct relay_upstream	*ru = upstream_last(uc);
 
-	if (ru != NULL)
-		__atomic_add_fetch(&ru->ru_connects[upstream_result(error)], 1,
-		    __ATOMIC_RELAXED);
+	if (ru == NULL)
+		return;
+	__atomic_add_fetch(&ru->ru_connects[upstream_result(error)], 1,
+	    __ATOMIC_RELAXED);
+	/* relay_upstream_up(): backed off for a while after a failure. */
+	__atomic_store_n(&ru->ru_failed_at, error == 0 ? 0 : clock_ms(),
+	    __ATOMIC_RELAXED);
 }
 
 /* Out of descriptors or kernel memory for a socket: wait, don't fail. */
