@@ -228,6 +228,27 @@ stats_metrics(struct stats *st, struct evhttp_request *req)
 	evbuffer_free(body);
 }
 
+/* 405 with its Allow header (evhttp_send_error() drops every header). */
+static void
+stats_not_allowed(struct evhttp_request *req)
+{
+	static const char	 page[] = "<!DOCTYPE html>\n<html><head>"
+	    "<title>405 Method Not Allowed</title></head>\n<body><h1>Method "
+	    "Not Allowed</h1></body></html>\n";
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+	struct evbuffer		*body;
+
+	if ((body = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	evbuffer_add_reference(body, page, sizeof(page) - 1, NULL, NULL);
+	evhttp_add_header(h, "Allow", "GET, HEAD");
+	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+	evhttp_send_reply(req, 405, "Method Not Allowed", body);
+	evbuffer_free(body);
+}
+
 static void
 stats_request(struct evhttp_request *req, void *arg)
 {
@@ -248,9 +269,7 @@ stats_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "GET, HEAD");
-		evhttp_send_error(req, 405, "Method Not Allowed");
+		stats_not_allowed(req);
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0) {
@@ -275,8 +294,12 @@ stats_request(struct evhttp_request *req, void *arg)
  * (evhttp_set_bevcb) and keeps a reference on it: when evhttp is done
  * with a connection it frees the bufferevent, which clears its callbacks
  * (bufferevent_free), while evhttp always keeps its event callback on one
- * it still uses; the reference keeps the memory there to look at. At the
- * cap, the listening sockets stop accepting until a sweep finds room.
+ * it still uses; the reference keeps the memory there to look at. The
+ * bufferevent closes the socket when it is really freed (at the sweep's
+ * bufferevent_decref), after its events are gone: were evhttp to close
+ * it earlier, a new socket could get the number while the old events
+ * still name it. At the cap, the listening sockets stop accepting until
+ * a sweep finds room.
  */
 static void	stats_sweep(evutil_socket_t, short, void *);
 
@@ -341,8 +364,9 @@ stats_new_conn(struct event_base *base, void *arg)
 	struct bufferevent	*bev;
 
 	stats_sweep(-1, 0, st);
-	/* No options: evhttp closes the socket itself, as with its own. */
-	if ((bev = bufferevent_socket_new(base, -1, 0)) == NULL)
+	/* Closed when freed, not by evhttp (see above). */
+	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL)
 		return NULL;	/* evhttp tries one of its own */
 	/* Several accepted in one wake-up: the cap holds from the next. */
 	if (st->st_nconns < STATS_CONNS_MAX) {
