@@ -58,4 +58,29 @@ struct compat_mptcp_info {
 	uint32_t	mptcpi_last_ack_recv;
 };
 
+/*
+ * struct tcp_info as the kernel fills it (linux/tcp.h, which fights with
+ * netinet/tcp.h, whose own struct stops before the byte counts), up to
+ * what a subflow's detail needs: tcpi_bytes_received (Linux 4.1) and
+ * tcpi_bytes_sent (4.19). A reader checks the length the kernel reports
+ * before using a field.
+ */
+struct compat_tcp_info {
+	uint8_t		tcpi_u8[8];	/* tcpi_state ... tcpi_*_wscale */
+	uint32_t	tcpi_u32[24];	/* tcpi_rto ... tcpi_total_retrans */
+	uint64_t	tcpi_pacing_rate;
+	uint64_t	tcpi_max_pacing_rate;
+	uint64_t	tcpi_bytes_acked;
+	uint64_t	tcpi_bytes_received;
+	uint32_t	tcpi_u32b[6];	/* tcpi_segs_out ... */
+	uint64_t	tcpi_delivery_rate;
+	uint64_t	tcpi_busy_time;
+	uint64_t	tcpi_rwnd_limited;
+	uint64_t	tcpi_sndbuf_limited;
+	uint32_t	tcpi_delivered;
+	uint32_t	tcpi_delivered_ce;
+	uint64_t	tcpi_bytes_sent;
+	uint64_t	tcpi_bytes_retrans;
+};
+
 #endif

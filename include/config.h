@@ -124,6 +124,7 @@ struct config {
 	char			 cf_group[CONFIG_NAME_MAX];	/* "" = user's */
 	int			 cf_workers;	/* 0 = one per CPU ("auto") */
 	unsigned		 cf_max_connections;	/* 0 = no cap */
+	struct config_addr	 cf_stats_listen;	/* ca_len 0: none */
 	struct listener_config_list cf_listeners;
 	int			 cf_nlisteners;
 	unsigned		 cf_refcnt;		/* atomic */

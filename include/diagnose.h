@@ -123,6 +123,20 @@ int	diagnose_warnings(const struct diagnose_facts *f,
 bool	diagnose_usable(const struct diagnose_facts *f);
 
 /*
+ * diagnose_usable() over the facts it judges, collected as -D collects
+ * them (the sysctls and an MPTCP socket, no netlink): the daemon's
+ * mptcp_ready metric, at start and at each reload. A few system calls.
+ */
+bool	diagnose_ready(void);
+
+/*
+ * The value of net.mptcp.NAME (e.g. "blackhole_timeout") in this
+ * process's network namespace, or -1 when it has none or it is not a
+ * number.
+ */
+int64_t	diagnose_sysctl(const char *name);
+
+/*
  * Read the facts of this process's network namespace into f, and the
  * listen addresses of cf (may be NULL). Whatever cannot be read is left
  * marked unknown with a reason; never fails.

@@ -55,6 +55,15 @@ enum relay_refusal {
 	RELAY_REFUSED__MAX
 };
 
+/*
+ * The buckets of mptcp_relayd_session_subflows, the most subflows each
+ * ended MPTCP session had: at most 1, 2, 3, 4, 8, and more (the kernel
+ * allows 8 per connection, so the last stays empty but for a change of
+ * that limit).
+ */
+#define RELAY_SUBFLOW_BOUNDS	{ 1, 2, 3, 4, 8 }
+#define RELAY_SUBFLOW_NBOUNDS	5
+
 /* What one event loop counted for a section; see RELAY_COUNT. */
 struct relay_counters {
 	uint64_t	rc_active;		/* sessions open now */
@@ -64,6 +73,9 @@ struct relay_counters {
 	uint64_t	rc_bytes_out;		/* to clients */
 	uint64_t	rc_ends[RELAY_ENDS_MAX];
 	uint64_t	rc_refused[RELAY_REFUSED__MAX];
+	/* Ended MPTCP sessions by most subflows: one per bucket, and more. */
+	uint64_t	rc_subflows[RELAY_SUBFLOW_NBOUNDS + 1];
+	uint64_t	rc_subflows_sum;
 } __attribute__((aligned(64)));
 
 /*
@@ -73,6 +85,20 @@ struct relay_counters {
 #define RELAY_COUNT(c, field, n)					\
 	__atomic_store_n(&(c)->field, (c)->field + (uint64_t)(n),	\
 	    __ATOMIC_RELAXED)
+
+/* Count an ended MPTCP session that had at most n subflows at once. */
+static inline void
+relay_count_subflows(struct relay_counters *c, unsigned n)
+{
+	static const unsigned	bounds[RELAY_SUBFLOW_NBOUNDS] =
+	    RELAY_SUBFLOW_BOUNDS;
+	int			i;
+
+	for (i = 0; i < RELAY_SUBFLOW_NBOUNDS && n > bounds[i]; i++)
+		;
+	RELAY_COUNT(c, rc_subflows[i], 1);
+	RELAY_COUNT(c, rc_subflows_sum, n);
+}
 
 /*
  * The state of one upstream address (atomic fields), shared by every set

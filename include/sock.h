@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* "[ffff:...:ffff]:65535" and a NUL. */
 #define SOCK_NTOP_MAX	(INET6_ADDRSTRLEN + 9)
@@ -121,5 +122,37 @@ void	sock_abort(int fd);
  */
 int	sock_mptcp_subflow_addrs(int fd, struct sockaddr_storage *local,
 	    struct sockaddr_storage *remote, int max);
+
+/* One subflow of an MPTCP connection, as the kernel reports it. */
+struct sock_subflow {
+	struct sockaddr_storage	sf_local;
+	struct sockaddr_storage	sf_remote;
+	uint64_t		sf_bytes_sent;		/* UINT64_MAX: unknown */
+	uint64_t		sf_bytes_received;	/* UINT64_MAX: unknown */
+	int			sf_backup;	/* 1, 0, or -1: unknown */
+};
+
+/* sock_mptcp_subflows() flags. */
+#define SOCK_SUBFLOWS_NO_FULL_INFO	0x1	/* the path for Linux 6.1 */
+
+/*
+ * Each subflow of the MPTCP connection fd: its local and remote address,
+ * the bytes it sent and received (tcpi_bytes_sent, tcpi_bytes_received of
+ * its tcp_info) and whether it is a backup path. With MPTCP_FULL_INFO
+ * (Linux 6.5 and later) that is one consistent call; where the kernel
+ * refuses it (6.1: EOPNOTSUPP), or with SOCK_SUBFLOWS_NO_FULL_INFO,
+ * MPTCP_SUBFLOW_ADDRS and then MPTCP_TCPINFO, whose counts are kept only
+ * when both calls saw as many subflows (one may come or go between them).
+ * Whether a subflow is a backup (its own or its peer's MP_PRIO/MP_JOIN
+ * flag) only the kernel's socket diagnostics tell, and only to a process
+ * with CAP_NET_ADMIN: one netlink query per subflow, and -1 without it.
+ * Stores up to max (and at most SOCK_SUBFLOWS_MAX) subflows in sf[] and
+ * returns how many the connection has now, which may be more; or -1 with
+ * errno set: EOPNOTSUPP or ENOPROTOOPT for plain TCP or a connection that
+ * fell back. A few system calls: for a session's end at debug level,
+ * never for the data path.
+ */
+int	sock_mptcp_subflows(int fd, struct sock_subflow *sf, int max,
+	    unsigned flags);
 
 #endif

@@ -47,6 +47,7 @@ enum key_kind {
 	KEY_PROXY_VERSION,	/* int: 0 (off), 1 or 2 */
 	KEY_BALANCE,		/* enum config_balance */
 	KEY_ACL,		/* struct acl, repeatable */
+	KEY_ADDR,		/* struct config_addr: an address to bind */
 };
 
 struct key_def {
@@ -71,6 +72,7 @@ static const struct key_def global_keys[] = {
 	{ "group",		KEY_NAME,	CF(cf_group),		0, 0 },
 	{ "max_connections",	KEY_UINT,	CF(cf_max_connections),
 	    0, CONFIG_MAX_CONNECTIONS_MAX },
+	{ "stats_listen",	KEY_ADDR,	CF(cf_stats_listen),	0, 0 },
 };
 
 static const struct key_def listener_keys[] = {
@@ -120,7 +122,6 @@ static const struct {
 	const char	*fk_name;
 	unsigned	 fk_in;		/* IN_GLOBAL, IN_LISTENER */
 } future_keys[] = {
-	{ "stats_listen", IN_GLOBAL },
 	{ "tls_cert", IN_LISTENER },
 	{ "tls_key", IN_LISTENER },
 	{ "tls_client_ca", IN_LISTENER },
@@ -593,40 +594,52 @@ addr_from_hostport(const struct parse_hostport *hp, struct config_addr *ca)
 	return -1;
 }
 
+/*
+ * An address to bind, for key: an IP address or '*', and a port. Returns
+ * 0 with *ca set, or -1 after reporting what is wrong.
+ */
+static int
+config_set_addr(struct config_parser *p, const char *key,
+    struct config_addr *ca, const char *value)
+{
+	struct parse_hostport	 hp;
+	const char		*why;
+
+	if (parse_hostport(value, &hp, &why) == -1) {
+		config_error(p, p->p_line, "%s: invalid value '%s': %s", key,
+		    value, why);
+		return -1;
+	}
+	if (hp.hp_kind == PARSE_HOST_NAME) {
+		config_error(p, p->p_line, "%s: invalid value '%s': "
+		    "%s address must be an IP address or '*'", key, value, key);
+		return -1;
+	}
+	if (addr_from_hostport(&hp, ca) == -1) {
+		config_error(p, p->p_line, "%s: invalid value '%s'", key,
+		    value);
+		return -1;
+	}
+	snprintf(ca->ca_text, sizeof(ca->ca_text), "%s", value);
+	ca->ca_line = p->p_line;
+	return 0;
+}
+
 static void
 config_set_listen(struct config_parser *p, struct listener_config *lc,
     const char *value)
 {
-	struct parse_hostport	 hp;
-	struct config_addr	*ca;
-	const char		*why;
-
 	if (lc->lc_listen_line == 0)
 		lc->lc_listen_line = p->p_line;
-	if (parse_hostport(value, &hp, &why) == -1) {
-		config_error(p, p->p_line, "listen: invalid value '%s': %s",
-		    value, why);
-		return;
-	}
-	if (hp.hp_kind == PARSE_HOST_NAME) {
-		config_error(p, p->p_line, "listen: invalid value '%s': "
-		    "listen address must be an IP address or '*'", value);
-		return;
-	}
 	if (lc->lc_nlisten == CONFIG_LISTEN_MAX) {
 		config_error(p, p->p_line,
 		    "too many 'listen' lines in [%s] (at most %d)",
 		    lc->lc_name, CONFIG_LISTEN_MAX);
 		return;
 	}
-	ca = &lc->lc_listen[lc->lc_nlisten];
-	if (addr_from_hostport(&hp, ca) == -1) {
-		config_error(p, p->p_line, "listen: invalid value '%s'", value);
-		return;
-	}
-	snprintf(ca->ca_text, sizeof(ca->ca_text), "%s", value);
-	ca->ca_line = p->p_line;
-	lc->lc_nlisten++;
+	if (config_set_addr(p, "listen", &lc->lc_listen[lc->lc_nlisten],
+	    value) == 0)
+		lc->lc_nlisten++;
 }
 
 /* Resolve an upstream host name into at most CONFIG_ADDRS_MAX addresses. */
@@ -823,6 +836,10 @@ config_set(struct config_parser *p, const struct key_def *k, void *base,
 		else
 			why = "expected 'roundrobin', 'first' or 'leastconn'";
 		break;
+	case KEY_ADDR:
+		(void)config_set_addr(p, k->k_name, (struct config_addr *)dst,
+		    value);
+		return;
 	case KEY_PROXY_VERSION:
 		if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0)
 			*(int *)dst = 0;
@@ -1188,6 +1205,26 @@ done:
 	free(refs);
 }
 
+/* The metrics endpoint cannot share a port with a listener. */
+static void
+config_validate_stats(struct config_parser *p)
+{
+	const struct config_addr	*st = &p->p_cf->cf_stats_listen;
+	const struct listener_config	*lc;
+	int				 i;
+
+	if (st->ca_len == 0)
+		return;
+	TAILQ_FOREACH(lc, &p->p_cf->cf_listeners, lc_entry)
+		for (i = 0; i < lc->lc_nlisten; i++)
+			if (config_addr_overlap(st, &lc->lc_listen[i]))
+				config_error(p, st->ca_line, "stats_listen "
+				    "'%s' overlaps listen address '%s' of [%s] "
+				    "on line %d", st->ca_text,
+				    lc->lc_listen[i].ca_text, lc->lc_name,
+				    lc->lc_listen[i].ca_line);
+}
+
 /* A getpwnam(3) or getgrnam(3) that returned NULL with errno error. */
 static void
 config_id_missing(struct config_parser *p, int line, const char *what,
@@ -1252,6 +1289,7 @@ config_validate(struct config_parser *p)
 		acl_finish(&lc->lc_deny);
 	}
 	config_validate_listen(p);
+	config_validate_stats(p);
 }
 
 /* Parse and check what p reads; NULL when anything is wrong. */

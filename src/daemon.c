@@ -33,6 +33,7 @@
 #include "resolve.h"
 #include "session.h"
 #include "sock.h"
+#include "stats.h"
 #include "worker.h"
 
 /* A reload's file, read and resolved off every relaying loop. */
@@ -68,6 +69,7 @@ struct daemon {
 	struct relay_set	 d_relays;
 	struct health		*d_health;	/* active checks */
 	struct resolver		*d_resolver;	/* live DNS */
+	struct stats		 d_stats;	/* metrics endpoint, watch */
 	struct budget		 d_budget;
 	struct event		 d_budget_wake;
 	unsigned		 d_fds_fixed;	/* outside listeners and sessions */
@@ -162,7 +164,7 @@ static void
 daemon_size_budget(struct daemon *d)
 {
 	budget_size(&d->d_budget, d->d_fds_fixed +
-	    (unsigned)d->d_listeners.lss_count);
+	    (unsigned)d->d_listeners.lss_count + stats_fds(&d->d_stats));
 	budget_set_cap(&d->d_budget, d->d_config->cf_max_connections);
 }
 
@@ -333,13 +335,20 @@ daemon_apply(struct daemon *d, struct config *cf)
 		log_error("out of memory");
 		return -1;
 	}
+	/* The metrics endpoint moves as listeners do: new bound, then old. */
+	if (stats_prepare(&d->d_stats, cf) == -1) {
+		relay_set_clear(&next);
+		return -1;
+	}
 	if (listener_set_apply(&d->d_listeners, cf, &next, true) == -1) {
+		stats_abort(&d->d_stats);
 		relay_set_clear(&next);
 		return -1;
 	}
 	relay_set_commit(&d->d_relays, &next, cf);
 	health_apply(d->d_health, &d->d_relays);
 	resolver_apply(d->d_resolver, &d->d_relays);
+	stats_commit(&d->d_stats);
 	old = d->d_config;
 	config_ref(cf);
 	d->d_config = cf;
@@ -720,11 +729,14 @@ daemon_run(struct daemon *d)
 	}
 	if (listener_set_apply(&d->d_listeners, d->d_config, &d->d_relays,
 	    false) == -1 || listener_set_check_passed(&d->d_listeners) == -1 ||
+	    stats_init(&d->d_stats, d->d_base, &d->d_relays) == -1 ||
+	    stats_prepare(&d->d_stats, d->d_config) == -1 ||
 	    priv_drop(d->d_config->cf_user, d->d_config->cf_group,
 	    &d->d_privdropped) == -1) {
 		status = DAEMON_EXIT_STARTUP;
 		goto done;
 	}
+	stats_commit(&d->d_stats);
 	if (d->d_nworkers > 1) {
 		event_assign(&d->d_workers_done, d->d_base, -1, 0,
 		    daemon_workers_done, d);
@@ -768,6 +780,7 @@ done:
 	daemon_signals_clear(d);
 	health_free(d->d_health);
 	resolver_free(d->d_resolver);
+	stats_clear(&d->d_stats);
 	if (d->d_load.dl_running) {
 		pthread_join(d->d_load.dl_thread, NULL);
 		config_unref(d->d_load.dl_config);

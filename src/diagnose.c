@@ -27,6 +27,7 @@
 #include "compat.h"
 #include "config.h"
 #include "diagnose.h"
+#include "netstat.h"
 #include "sock.h"
 
 /*
@@ -326,50 +327,21 @@ dg_collect_socket(struct diagnose_facts *f)
 	    sizeof(f->df_socket_error)) == 0;
 }
 
-/*
- * The MPTcpExt counters of /proc/net/netstat: a line of names, then a
- * line of values, both starting "MPTcpExt:".
- */
+/* The two MPTcpExt counters of /proc/net/netstat that the warnings judge. */
 static void
 dg_collect_counters(struct diagnose_facts *f)
 {
-	char	*names = NULL, *values = NULL, *line = NULL;
-	char	*np, *vp, *nsave, *vsave, *name, *value;
-	size_t	 cap = 0;
-	FILE	*fp;
+	struct netstat_mptcp	*nm;
 
-	if ((fp = fopen("/proc/net/netstat", "re")) == NULL)
+	if ((nm = malloc(sizeof(*nm))) == NULL)
 		return;
-	while (getline(&line, &cap, fp) != -1) {
-		if (strncmp(line, "MPTcpExt:", 9) != 0)
-			continue;
-		if (names == NULL) {
-			names = strdup(line);
-			continue;
-		}
-		values = strdup(line);
-		break;
+	if (netstat_mptcp_read(nm) == 0) {
+		f->df_counters_known = true;
+		(void)netstat_mptcp_get(nm, "Blackhole", &f->df_blackhole);
+		(void)netstat_mptcp_get(nm, "MPCapableSYNTXDisabled",
+		    &f->df_syntx_disabled);
 	}
-	fclose(fp);
-	free(line);
-	if (names == NULL || values == NULL)
-		goto done;
-	np = names + 9;
-	vp = values + 9;
-	f->df_counters_known = true;
-	for (name = strtok_r(np, " \n", &nsave),
-	    value = strtok_r(vp, " \n", &vsave);
-	    name != NULL && value != NULL;
-	    name = strtok_r(NULL, " \n", &nsave),
-	    value = strtok_r(NULL, " \n", &vsave)) {
-		if (strcmp(name, "Blackhole") == 0)
-			f->df_blackhole = strtoull(value, NULL, 10);
-		else if (strcmp(name, "MPCapableSYNTXDisabled") == 0)
-			f->df_syntx_disabled = strtoull(value, NULL, 10);
-	}
-done:
-	free(names);
-	free(values);
+	free(nm);
 }
 
 static void
@@ -724,6 +696,29 @@ dg_collect_netlink(struct diagnose_facts *f)
 	f->df_endpoints_known = true;
 done:
 	close(fd);
+}
+
+int64_t
+diagnose_sysctl(const char *name)
+{
+	return dg_read_sysctl_int(name);
+}
+
+bool
+diagnose_ready(void)
+{
+	struct diagnose_facts	*f;
+	bool			 ready;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return false;
+	f->df_enabled = -1;
+	dg_collect_sysctls(f);
+	if (f->df_kernel_mptcp)
+		dg_collect_socket(f);
+	ready = diagnose_usable(f);
+	free(f);
+	return ready;
 }
 
 void

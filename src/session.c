@@ -428,6 +428,47 @@ session_log_subflows(struct session_side *s, unsigned before, unsigned now)
 	    side_name(s), before, now, list);
 }
 
+/* "1234", or "?" when the kernel did not say. */
+static const char *
+session_count_text(uint64_t n, char *buf, size_t len)
+{
+	if (n == UINT64_MAX)
+		return "?";
+	snprintf(buf, len, "%llu", (unsigned long long)n);
+	return buf;
+}
+
+/*
+ * At debug level, when the session ends: one line per subflow each MPTCP
+ * side has then, with its addresses, bytes and backup flag. Only here,
+ * once per session: a few system calls, never on the data path.
+ */
+static void
+session_log_paths(struct session_side *s)
+{
+	struct sock_subflow	 sf[SOCK_SUBFLOWS_MAX];
+	char			 l[SOCK_NTOP_MAX], r[SOCK_NTOP_MAX];
+	char			 tx[24], rx[24];
+	int			 i, n;
+
+	if (s->ss_io.io_fd == -1 || s->ss_mptcp.state != SIDE_MPTCP_YES ||
+	    (n = sock_mptcp_subflows(s->ss_io.io_fd, sf, SOCK_SUBFLOWS_MAX,
+	    0)) <= 0)
+		return;		/* fell back, or no detail on this kernel */
+	for (i = 0; i < n && i < SOCK_SUBFLOWS_MAX; i++)
+		log_debug("%s: session %llu: %s side: subflow %d/%d: local=%s "
+		    "remote=%s bytes_sent=%s bytes_received=%s backup=%s",
+		    s->ss_se->se_conf->lc_name,
+		    (unsigned long long)s->ss_se->se_id, side_name(s), i + 1, n,
+		    sock_ntop((struct sockaddr *)&sf[i].sf_local, l, sizeof(l)),
+		    sock_ntop((struct sockaddr *)&sf[i].sf_remote, r,
+		    sizeof(r)),
+		    session_count_text(sf[i].sf_bytes_sent, tx, sizeof(tx)),
+		    session_count_text(sf[i].sf_bytes_received, rx,
+		    sizeof(rx)), sf[i].sf_backup == 1 ? "yes" :
+		    sf[i].sf_backup == 0 ? "no" : "unknown");
+}
+
 /*
  * Ask the kernel about one side's MPTCP state (one getsockopt): keep the
  * most subflows seen, notice a fallback to TCP. A side known to be plain
@@ -1429,6 +1470,13 @@ session_close(struct session *se, enum session_end reason)
 	/* Sampled at the first end of stream already: nothing new since. */
 	if (!se->se_eof_sampled)
 		session_sample(se);
+	/* Metrics and per-path detail (the metrics issue). */
+	if (se->se_client.ss_mptcp.state == SIDE_MPTCP_YES)
+		relay_count_subflows(c, se->se_client.ss_mptcp.most);
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		session_log_paths(&se->se_client);
+		session_log_paths(&se->se_upstream);
+	}
 	session_log(se, reason);
 	RELAY_COUNT(c, rc_active, -1);
 	RELAY_COUNT(c, rc_ends[reason], 1);

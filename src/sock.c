@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +17,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
 
 #include "compat.h"
 #include "log.h"
@@ -363,4 +369,272 @@ sock_addr_set(union sock_addr *u, const struct sockaddr *sa, socklen_t len)
 		    sizeof(u->sin6));
 	else
 		u->sa.sa_family = AF_UNSPEC;
+}
+
+/*
+ * MPTCP_TCPINFO and MPTCP_FULL_INFO (linux/mptcp.h, spelled out as above):
+ * the kernel writes each array with a stride of the smaller of its own
+ * element size and ours, and says which.
+ */
+#define SOCK_MPTCP_TCPINFO	2
+#define SOCK_MPTCP_FULL_INFO	4
+
+_Static_assert(offsetof(struct compat_tcp_info, tcpi_bytes_received) == 128,
+    "struct tcp_info layout");
+_Static_assert(offsetof(struct compat_tcp_info, tcpi_bytes_sent) == 200,
+    "struct tcp_info layout");
+
+struct sock_subflow_info {		/* struct mptcp_subflow_info */
+	uint32_t			si_id;
+	struct sock_subflow_addrs	si_addrs;
+};
+
+struct sock_full_info {			/* struct mptcp_full_info */
+	uint32_t			fi_size_tcpinfo_kernel;
+	uint32_t			fi_size_tcpinfo_user;
+	uint32_t			fi_size_sfinfo_kernel;
+	uint32_t			fi_size_sfinfo_user;
+	uint32_t			fi_num_subflows;
+	uint32_t			fi_size_arrays_user;
+	uint64_t			fi_subflow_info;	/* pointers */
+	uint64_t			fi_tcp_info;
+	struct compat_mptcp_info	fi_mptcp_info;
+};
+
+/* Element i of an array the kernel wrote stride bytes apart, into dst. */
+static void
+sock_element(void *dst, size_t dlen, const void *array, size_t stride, int i)
+{
+	memset(dst, 0, dlen);
+	memcpy(dst, (const char *)array + (size_t)i * stride,
+	    stride < dlen ? stride : dlen);
+}
+
+/* The byte counts of a subflow's tcp_info, of which len bytes are real. */
+static void
+sock_subflow_bytes(struct sock_subflow *sf, const struct compat_tcp_info *ti,
+    size_t len)
+{
+	sf->sf_bytes_received = len >= offsetof(struct compat_tcp_info,
+	    tcpi_bytes_received) + sizeof(ti->tcpi_bytes_received) ?
+	    ti->tcpi_bytes_received : UINT64_MAX;
+	sf->sf_bytes_sent = len >= offsetof(struct compat_tcp_info,
+	    tcpi_bytes_sent) + sizeof(ti->tcpi_bytes_sent) ?
+	    ti->tcpi_bytes_sent : UINT64_MAX;
+}
+
+/* Linux 6.5 and later: everything in one call. As sock_mptcp_subflows. */
+static int
+sock_full_info(int fd, struct sock_subflow *sf, int max)
+{
+	struct sock_full_info		 fi;
+	struct sock_subflow_info	 si[SOCK_SUBFLOWS_MAX], one;
+	struct compat_tcp_info		 ti[SOCK_SUBFLOWS_MAX], t;
+	socklen_t			 len = sizeof(fi);
+	int				 i;
+
+	memset(&fi, 0, sizeof(fi));
+	memset(si, 0, sizeof(si));
+	memset(ti, 0, sizeof(ti));
+	fi.fi_size_tcpinfo_user = sizeof(ti[0]);
+	fi.fi_size_sfinfo_user = sizeof(si[0]);
+	fi.fi_size_arrays_user = SOCK_SUBFLOWS_MAX;
+	fi.fi_subflow_info = (uint64_t)(uintptr_t)si;
+	fi.fi_tcp_info = (uint64_t)(uintptr_t)ti;
+	if (getsockopt(fd, SOL_MPTCP, SOCK_MPTCP_FULL_INFO, &fi, &len) == -1)
+		return -1;
+	for (i = 0; i < (int)fi.fi_num_subflows && i < max &&
+	    i < SOCK_SUBFLOWS_MAX; i++) {
+		sock_element(&one, sizeof(one), si, fi.fi_size_sfinfo_user, i);
+		sock_element(&t, sizeof(t), ti, fi.fi_size_tcpinfo_user, i);
+		memcpy(&sf[i].sf_local, &one.si_addrs.sa_local,
+		    sizeof(sf[i].sf_local));
+		memcpy(&sf[i].sf_remote, &one.si_addrs.sa_remote,
+		    sizeof(sf[i].sf_remote));
+		sock_subflow_bytes(&sf[i], &t, fi.fi_size_tcpinfo_user);
+	}
+	return (int)fi.fi_num_subflows;
+}
+
+/*
+ * Linux 6.1: the addresses, then the tcp_info of each subflow. As
+ * sock_mptcp_subflows.
+ */
+static int
+sock_addrs_tcpinfo(int fd, struct sock_subflow *sf, int max)
+{
+	struct sockaddr_storage		 local[SOCK_SUBFLOWS_MAX];
+	struct sockaddr_storage		 remote[SOCK_SUBFLOWS_MAX];
+	struct {
+		struct sock_subflow_data	h;
+		struct compat_tcp_info		t[SOCK_SUBFLOWS_MAX];
+	}				 q;
+	struct compat_tcp_info		 t;
+	socklen_t			 len = sizeof(q);
+	unsigned			 got = 0, stride = 0;
+	int				 i, n;
+
+	if (max > SOCK_SUBFLOWS_MAX)
+		max = SOCK_SUBFLOWS_MAX;
+	memset(local, 0, sizeof(local));
+	memset(remote, 0, sizeof(remote));
+	if ((n = sock_mptcp_subflow_addrs(fd, local, remote, max)) == -1)
+		return -1;
+	memset(&q, 0, sizeof(q));
+	q.h.sd_size_subflow_data = sizeof(q.h);
+	q.h.sd_size_user = sizeof(q.t[0]);
+	if (getsockopt(fd, SOL_MPTCP, SOCK_MPTCP_TCPINFO, &q, &len) == 0 &&
+	    len >= sizeof(q.h) && (stride = q.h.sd_size_user) > 0 &&
+	    q.h.sd_num_subflows == (unsigned)n)
+		got = (len - sizeof(q.h)) / stride;
+	for (i = 0; i < n && i < max; i++) {
+		sf[i].sf_local = local[i];
+		sf[i].sf_remote = remote[i];
+		if ((unsigned)i < got) {
+			sock_element(&t, sizeof(t), q.t, stride, i);
+			sock_subflow_bytes(&sf[i], &t, stride);
+		} else
+			sf[i].sf_bytes_sent = sf[i].sf_bytes_received =
+			    UINT64_MAX;
+	}
+	return n;
+}
+
+/* The port of an IPv4 or IPv6 socket address, in network order. */
+static uint16_t
+sock_port(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET ?
+	    ((const struct sockaddr_in *)ss)->sin_port :
+	    ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+static void
+sock_diag_addr(uint32_t *dst, const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		memcpy(dst, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	else
+		memcpy(dst, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+}
+
+/*
+ * The MPTCP subflow flags of the TCP socket local<->remote from the
+ * answer of sock_diag: INET_DIAG_ULP_INFO > INET_ULP_INFO_MPTCP >
+ * MPTCP_SUBFLOW_ATTR_FLAGS. Returns 1 (backup), 0, or -1: not there.
+ */
+#define SOCK_SUBFLOW_ATTR_FLAGS		8	/* linux/mptcp.h */
+#define SOCK_SUBFLOW_FLAG_BKUP		(0x10 | 0x20)	/* _REM | _LOC */
+
+static int
+sock_diag_backup(const struct nlmsghdr *nh, size_t n)
+{
+	const struct rtattr	*a, *b, *c;
+	size_t			 alen, blen, clen;
+	uint32_t		 flags;
+
+	if (!NLMSG_OK(nh, n) || nh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+	    nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+		return -1;
+	a = (const struct rtattr *)((const char *)NLMSG_DATA(nh) +
+	    NLMSG_ALIGN(sizeof(struct inet_diag_msg)));
+	alen = nh->nlmsg_len - NLMSG_LENGTH(sizeof(struct inet_diag_msg));
+	for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+		if (a->rta_type != INET_DIAG_ULP_INFO)
+			continue;
+		blen = RTA_PAYLOAD(a);
+		for (b = RTA_DATA(a); RTA_OK(b, blen); b = RTA_NEXT(b, blen)) {
+			if ((b->rta_type & NLA_TYPE_MASK) !=
+			    INET_ULP_INFO_MPTCP)
+				continue;
+			clen = RTA_PAYLOAD(b);
+			for (c = RTA_DATA(b); RTA_OK(c, clen);
+			    c = RTA_NEXT(c, clen)) {
+				if (c->rta_type != SOCK_SUBFLOW_ATTR_FLAGS ||
+				    RTA_PAYLOAD(c) < sizeof(flags))
+					continue;
+				memcpy(&flags, RTA_DATA(c), sizeof(flags));
+				return (flags & SOCK_SUBFLOW_FLAG_BKUP) != 0;
+			}
+		}
+	}
+	return -1;
+}
+
+/* Ask sock_diag (socket nl) whether subflow sf is a backup path. */
+static int
+sock_subflow_backup(int nl, const struct sock_subflow *sf, uint32_t seq)
+{
+	struct {
+		struct nlmsghdr		nh;
+		struct inet_diag_req_v2	r;
+	}			 req;
+	struct sockaddr_nl	 sa = { .nl_family = AF_NETLINK };
+	union {
+		struct nlmsghdr	nh;
+		char		buf[4096];
+	}			 ans;
+	ssize_t			 n;
+	int			 tries;
+
+	if (sf->sf_local.ss_family != sf->sf_remote.ss_family ||
+	    (sf->sf_local.ss_family != AF_INET &&
+	    sf->sf_local.ss_family != AF_INET6))
+		return -1;
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = sizeof(req);
+	req.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = seq;
+	req.r.sdiag_family = sf->sf_local.ss_family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	/* The ULP's part (MPTCP's flags) comes with INET_DIAG_INFO. */
+	req.r.idiag_ext = 1U << (INET_DIAG_INFO - 1);
+	req.r.idiag_states = ~0U;
+	req.r.id.idiag_sport = sock_port(&sf->sf_local);
+	req.r.id.idiag_dport = sock_port(&sf->sf_remote);
+	sock_diag_addr(req.r.id.idiag_src, &sf->sf_local);
+	sock_diag_addr(req.r.id.idiag_dst, &sf->sf_remote);
+	req.r.id.idiag_cookie[0] = req.r.id.idiag_cookie[1] =
+	    INET_DIAG_NOCOOKIE;
+	if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&sa,
+	    sizeof(sa)) == -1)
+		return -1;
+	/* One answer, the socket or an error; skip stale ones. */
+	for (tries = 0; tries < 4; tries++) {
+		if ((n = recv(nl, &ans, sizeof(ans), 0)) <= 0)
+			return -1;
+		if (!NLMSG_OK(&ans.nh, (size_t)n) || ans.nh.nlmsg_seq != seq)
+			continue;
+		return sock_diag_backup(&ans.nh, (size_t)n);
+	}
+	return -1;
+}
+
+int
+sock_mptcp_subflows(int fd, struct sock_subflow *sf, int max, unsigned flags)
+{
+	struct timeval	tv = { 1, 0 };
+	int		i, n = -1, nl;
+
+	if (max > SOCK_SUBFLOWS_MAX)
+		max = SOCK_SUBFLOWS_MAX;
+	for (i = 0; i < max; i++) {
+		memset(&sf[i], 0, sizeof(sf[i]));
+		sf[i].sf_backup = -1;
+	}
+	/* On 6.1 (and for plain TCP) FULL_INFO fails: ask the older way. */
+	if (!(flags & SOCK_SUBFLOWS_NO_FULL_INFO))
+		n = sock_full_info(fd, sf, max);
+	if (n == -1 && (n = sock_addrs_tcpinfo(fd, sf, max)) == -1)
+		return -1;
+	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl == -1)
+		return n;
+	(void)setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (i = 0; i < n && i < max; i++)
+		sf[i].sf_backup = sock_subflow_backup(nl, &sf[i],
+		    (uint32_t)i + 1);
+	close(nl);
+	return n;
 }

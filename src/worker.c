@@ -136,11 +136,7 @@ worker_main(void *arg)
 {
 	struct worker	*w = arg;
 	sigset_t	 all;
-	char		 name[16];
 
-	/* As top -H and ps -L show it. */
-	snprintf(name, sizeof(name), "worker %d", w->w_index);
-	pthread_setname_np(pthread_self(), name);
 	/* Signals are the daemon's loop's: never interrupt a worker. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
@@ -178,6 +174,7 @@ worker_pool_start(struct worker_pool *wp, int n, struct budget *budget,
     struct event *done)
 {
 	struct worker	*w;
+	char		 name[16];
 	int		 i, error;
 
 	memset(wp, 0, sizeof(*wp));
@@ -212,6 +209,12 @@ worker_pool_start(struct worker_pool *wp, int n, struct budget *budget,
 			goto fail;
 		}
 		w->w_started = true;
+		/*
+		 * As top -H and ps -L show it, from here: named by the thread
+		 * itself, it could still be nameless once the start is logged.
+		 */
+		snprintf(name, sizeof(name), "worker %d", w->w_index);
+		pthread_setname_np(w->w_thread, name);
 	}
 	return 0;
 fail:

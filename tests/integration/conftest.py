@@ -129,3 +129,20 @@ def relayd(relayd_binary, tmp_path):
         for line in d.log_problems():
             problems.append(f"pid {d.pid}: {line}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def peers():
+    """Factory of helpers.Peer: peers(argv, log_path); each is stopped and
+    its output printed at the end of the test."""
+    started = []
+
+    def start(argv, log_path):
+        p = helpers.Peer(argv, log_path)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+        print(f"--- {p.proc.args}:\n{p.text()}")

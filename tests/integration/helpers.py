@@ -19,6 +19,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 IPPROTO_MPTCP = 262
 SOL_TCP = 6
 TCP_IS_MPTCP = 43
@@ -693,3 +695,55 @@ def check_session(rec, *, name, client, upstream, mptcp, end,
 
 def duration_of(rec):
     return float(rec["duration"].rstrip("s"))
+
+
+# --- other programs ---------------------------------------------------------
+
+def need_program(path, package):
+    """The path of a peer program; missing, it fails in CI and skips (saying
+    why) elsewhere."""
+    if os.access(path, os.X_OK):
+        return path
+    why = f"{path} is missing (install the {package} package)"
+    if os.environ.get("CI") == "true":
+        raise Failure(why)
+    pytest.skip(why)
+
+
+class Peer:
+    """A program in the foreground whose output is kept in a file."""
+
+    def __init__(self, argv, log_path):
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_text(self, pattern, timeout):
+        return wait_until(lambda: re.search(pattern, self.text()), timeout,
+                          what=f"/{pattern}/ from {self.proc.args[0]}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+
+
+def wait_port(port, host="127.0.0.1", timeout=15):
+    def up():
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    wait_until(up, timeout, what=f"{host}:{port} listening")

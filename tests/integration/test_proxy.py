@@ -12,14 +12,14 @@ import os
 import re
 import socket
 import struct
-import subprocess
 import time
 
 import pytest
 
-from helpers import (GLOBAL_SECTION, KIB, Failure, check_session, connect,
+from helpers import (GLOBAL_SECTION, KIB, check_session, connect,
                      echo_exchange, echo_handler, free_port, is_mptcp,
-                     recv_exactly, recv_to_eof, wait_closed, wait_until)
+                     need_program, recv_exactly, recv_to_eof, wait_closed,
+                     wait_port, wait_until)
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 TLV_MPTCP = 0xE7
@@ -441,71 +441,6 @@ def test_max_connections_waits_in_the_listen_queue(relayd, backend, where,
 
 
 # --- real peers: Debian's haproxy and nginx ---------------------------------
-
-def need_program(path, package):
-    """The path of a peer program; missing, it fails in CI and skips (saying
-    why) elsewhere."""
-    if os.access(path, os.X_OK):
-        return path
-    why = f"{path} is missing (install the {package} package)"
-    if os.environ.get("CI") == "true":
-        raise Failure(why)
-    pytest.skip(why)
-
-
-class Peer:
-    """A program in the foreground whose output is kept in a file."""
-
-    def __init__(self, argv, log_path):
-        self.log_path = log_path
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-
-    def text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def wait_text(self, pattern, timeout):
-        return wait_until(lambda: re.search(pattern, self.text()), timeout,
-                          what=f"/{pattern}/ from {self.proc.args[0]}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
-
-
-@pytest.fixture
-def peers():
-    started = []
-
-    def start(argv, log_path):
-        p = Peer(argv, log_path)
-        started.append(p)
-        return p
-
-    yield start
-    for p in started:
-        p.stop()
-        print(f"--- {p.proc.args}:\n{p.text()}")
-
-
-def wait_port(port, host="127.0.0.1", timeout=15):
-    def up():
-        try:
-            socket.create_connection((host, port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-    wait_until(up, timeout, what=f"{host}:{port} listening")
-
 
 HAPROXY_DEFAULTS = """global
     log stdout format raw local0

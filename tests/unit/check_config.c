@@ -44,7 +44,6 @@ static const struct unsupported_key unsupported_keys[] = {
 	{ false, "upstream_tls_verify", "no" },
 	{ false, "upstream_tls_sni", "example.org" },
 	{ false, "destination_ports", "80 443" },
-	{ true, "stats_listen", "127.0.0.1:9100" },
 };
 
 /* Keys this version knows, given in the other kind of section. */
@@ -150,6 +149,12 @@ static const struct bad_value bad_values[] = {
 	{ VP_LISTEN, "listen", "foo:80", true,
 	    "t.ini:3: listen: invalid value 'foo:80': "
 	    "listen address must be an IP address or '*'" },
+	{ VP_GLOBAL, "stats_listen", "localhost:9100", true,
+	    "t.ini:2: stats_listen: invalid value 'localhost:9100': "
+	    "stats_listen address must be an IP address or '*'" },
+	{ VP_GLOBAL, "stats_listen", "127.0.0.1", true,
+	    "t.ini:2: stats_listen: invalid value '127.0.0.1': "
+	    "missing ':PORT'" },
 	{ VP_UPSTREAM, "upstream", "*:80", true,
 	    "t.ini:3: upstream: invalid value '*:80': upstream cannot be '*'" },
 	{ VP_UPSTREAM, "upstream", "1.2.3:80", true,
@@ -1560,6 +1565,38 @@ START_TEST(test_identity_keys_refused)
 }
 END_TEST
 
+START_TEST(test_stats_listen)
+{
+	struct config_diag	 d;
+	struct config		*cf;
+
+	cf = LOAD_OK("[global]\nlog_level = info\n"
+	    "[web]\n" LISTENER_BODY, &d);
+	ck_assert_uint_eq(cf->cf_stats_listen.ca_len, 0);
+	config_unref(cf);
+
+	cf = LOAD_OK("[global]\nstats_listen = 127.0.0.1:9100\n"
+	    "[web]\n" LISTENER_BODY, &d);
+	assert_addr(&cf->cf_stats_listen, AF_INET, "127.0.0.1", 9100);
+	ck_assert_str_eq(cf->cf_stats_listen.ca_text, "127.0.0.1:9100");
+	ck_assert_int_eq(cf->cf_stats_listen.ca_line, 2);
+	config_unref(cf);
+
+	cf = LOAD_OK("[global]\nstats_listen = *:9100\n"
+	    "[web]\n" LISTENER_BODY, &d);
+	ck_assert(cf->cf_stats_listen.ca_dualstack);
+	config_unref(cf);
+
+	/* A listener's port is not the endpoint's. */
+	LOAD_FAILS("[global]\nstats_listen = *:8001\n"
+	    "[web]\n" LISTENER_BODY, &d);
+	assert_diag_count(&d, 1);
+	assert_diag(&d, "t.ini:2: stats_listen '*:8001' overlaps listen "
+	    "address '127.0.0.1:8001' of [web] on line 4");
+	config_diag_free(&d);
+}
+END_TEST
+
 START_TEST(test_every_key_set)
 {
 	struct config_diag	 d;
@@ -1924,6 +1961,7 @@ config_suite(void)
 	tcase_add_test(tc, test_identity_keys);
 	tcase_add_test(tc, test_identity_keys_refused);
 	tcase_add_test(tc, test_every_key_set);
+	tcase_add_test(tc, test_stats_listen);
 	tcase_add_test(tc, test_log_levels);
 	tcase_add_test(tc, test_listen_repeated);
 	tcase_add_test(tc, test_listen_ipv6_any_is_not_dualstack);

@@ -4,10 +4,10 @@
  */
 
 /*
- * sock_mptcp_subflow_addrs() against the kernel: each test forks (Check's
- * default) into a network namespace of its own, where a 'subflow'
- * endpoint on 127.0.0.2 makes every MPTCP connection to 127.0.0.1 grow a
- * second subflow.
+ * sock_mptcp_subflow_addrs() and sock_mptcp_subflows() against the
+ * kernel: each test forks (Check's default) into a network namespace of
+ * its own, where a 'subflow' endpoint on 127.0.0.2 makes every MPTCP
+ * connection to 127.0.0.1 grow a second subflow.
  */
 
 #include "autoconf.h"
@@ -254,6 +254,86 @@ START_TEST(test_plain_tcp_refused)
 }
 END_TEST
 
+/* The sum of a counter over n subflows; fails on an unknown one. */
+static uint64_t
+sum_bytes(const struct sock_subflow *sf, int n, bool sent)
+{
+	uint64_t	sum = 0, v;
+	int		i;
+
+	for (i = 0; i < n; i++) {
+		v = sent ? sf[i].sf_bytes_sent : sf[i].sf_bytes_received;
+		ck_assert_msg(v != UINT64_MAX, "subflow %d: no byte count", i);
+		sum += v;
+	}
+	return sum;
+}
+
+/*
+ * sock_mptcp_subflows() with MPTCP_FULL_INFO (_i 0) and the way Linux 6.1
+ * needs (_i 1): both subflows of the server's side, the bytes they moved
+ * and the second one, joined from a backup endpoint, marked a backup.
+ */
+START_TEST(test_subflow_detail)
+{
+	struct sock_subflow	sf[SOCK_SUBFLOWS_MAX];
+	char			buf[1000], a[INET_ADDRSTRLEN];
+	unsigned		flags = _i == 0 ? 0 : SOCK_SUBFLOWS_NO_FULL_INFO;
+	int			cfd, afd, i, n;
+
+	testutil_netns();
+	ip("mptcp limits set subflows 2 add_addr_accepted 0");
+	ip("mptcp endpoint add 127.0.0.2 dev lo subflow backup");
+	pair(IPPROTO_MPTCP, &cfd, &afd);
+	exchange(cfd, afd);
+	ck_assert_int_eq(wait_subflows(afd, 2), 2);
+	memset(buf, 'b', sizeof(buf));
+	ck_assert_int_eq(write(cfd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	for (n = 0; n < (int)sizeof(buf); n += (int)i)
+		ck_assert_int_gt(i = (int)read(afd, buf, sizeof(buf) - n), 0);
+	ck_assert_int_eq(write(afd, buf, 300), 300);
+	for (n = 0; n < 300; n += (int)i)
+		ck_assert_int_gt(i = (int)read(cfd, buf, 300 - n), 0);
+
+	n = sock_mptcp_subflows(afd, sf, SOCK_SUBFLOWS_MAX, flags);
+	ck_assert_int_eq(n, 2);
+	/* At least the 1 + 1000 bytes in and 1 + 300 out, over both. */
+	ck_assert_uint_ge(sum_bytes(sf, n, false), 1001);
+	ck_assert_uint_ge(sum_bytes(sf, n, true), 301);
+	for (i = 0; i < n; i++) {
+		ck_assert_str_eq(host_of(&sf[i].sf_local, a), "127.0.0.1");
+		host_of(&sf[i].sf_remote, a);
+		/* Root here: the socket diagnostics tell backup or not. */
+		ck_assert_int_eq(sf[i].sf_backup,
+		    strcmp(a, "127.0.0.2") == 0 ? 1 : 0);
+	}
+	close(cfd);
+	close(afd);
+}
+END_TEST
+
+START_TEST(test_subflow_detail_plain_tcp)
+{
+	struct sock_subflow	sf[2];
+	int			cfd, afd;
+
+	netns_setup(false);
+	pair(IPPROTO_TCP, &cfd, &afd);
+	exchange(cfd, afd);
+	errno = 0;
+	ck_assert_int_eq(sock_mptcp_subflows(afd, sf, 2, 0), -1);
+	ck_assert_msg(errno == ENOPROTOOPT || errno == EOPNOTSUPP,
+	    "errno %d", errno);
+	errno = 0;
+	ck_assert_int_eq(sock_mptcp_subflows(cfd, sf, 2,
+	    SOCK_SUBFLOWS_NO_FULL_INFO), -1);
+	ck_assert_msg(errno == ENOPROTOOPT || errno == EOPNOTSUPP,
+	    "errno %d", errno);
+	close(cfd);
+	close(afd);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -269,6 +349,8 @@ main(void)
 		tcase_add_test(tk, test_two_subflows_with_addresses);
 		tcase_add_test(tk, test_count_beyond_max);
 		tcase_add_test(tk, test_plain_tcp_refused);
+		tcase_add_loop_test(tk, test_subflow_detail, 0, 2);
+		tcase_add_test(tk, test_subflow_detail_plain_tcp);
 		suite_add_tcase(s, tk);
 	}
 	return testutil_run(srunner_create(s));
