@@ -31,6 +31,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "io.h"
+
 /*
  * How a builder reports a problem: one sentence naming the file and
  * OpenSSL's reason, and the configuration line it concerns (0 when the
@@ -106,5 +108,55 @@ void	tls_server_free(struct tls_server *ts);
 struct tls_client *tls_client_new(const struct tls_client_conf *conf,
 	    tls_report_cb report, void *arg);
 void	tls_client_free(struct tls_client *tc);
+
+/*
+ * Make io the server side of a TLS connection on the connected,
+ * non-blocking socket fd, which io owns from then on (as io_raw_init()).
+ * The handshake starts at the first io_handshake(). Returns 0, or -1 with
+ * errno set (ENOMEM) after closing fd and leaving io empty (io_init()).
+ */
+int	io_tls_server_init(struct io *io, int fd, struct tls_server *ts);
+
+/*
+ * The same for the client side, towards the peer named name (NULL: the
+ * client's tcc_name): a host name is sent as SNI and, when tc verifies,
+ * must match the certificate; an IP address literal is not sent and must
+ * match an IP address of the certificate. A client that verifies refuses
+ * (EINVAL) a connection with no name at all: nothing would tie the
+ * certificate to the peer. Returns as io_tls_server_init().
+ */
+int	io_tls_client_init(struct io *io, int fd, struct tls_client *tc,
+	    const char *name);
+
+/*
+ * What the session logs of a TLS side. Each accepts any io; for one that
+ * is not TLS, each returns NULL, -1 or false.
+ *
+ * io_tls_error: why the handshake or the stream failed, as OpenSSL's
+ * reason ("unexpected eof while reading", "tlsv1 alert unknown ca"), with
+ * the verification result when a certificate was refused ("certificate
+ * verify failed: unable to get local issuer certificate"); NULL while
+ * nothing failed. Valid until io_close().
+ */
+const char *io_tls_error(const struct io *io);
+
+/*
+ * The subject of the peer's certificate, once verified (a client's under
+ * tls_client_ca, an upstream's when the client verifies), in RFC 2253
+ * form with spaces, '%', '"' and every byte outside printable ASCII
+ * percent-encoded, so that it fits one key=value field. Returns 0; or -1
+ * with errno ENOENT (no verified certificate; buf is "") or ERANGE (did
+ * not fit; buf holds what did, never a split escape). len > 0.
+ */
+int	io_tls_subject(const struct io *io, char *buf, size_t len);
+
+/* "TLSv1.2", "TLSv1.3"; NULL before the handshake. */
+const char *io_tls_version(const struct io *io);
+
+/* The protocol ALPN selected ("h2"), NULL for none. */
+const char *io_tls_alpn(const struct io *io);
+
+/* Whether the handshake resumed an earlier session. */
+bool	io_tls_resumed(const struct io *io);
 
 #endif

@@ -6,17 +6,24 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "io.h"
+#include "sock.h"
 #include "tls.h"
 
 /*
@@ -70,12 +77,28 @@ struct tls_client {
 	char		*tc_name;	/* NULL: none by default */
 };
 
+/* One connection: the io_ctx of a TLS side. */
+struct tls_io {
+	SSL			*ti_ssl;
+	struct tls_server	*ti_server;	/* a ref; NULL: client */
+	char			*ti_error;	/* why it failed, or NULL */
+	/*
+	 * Once the stream failed, every call fails with this errno without
+	 * asking OpenSSL again (an SSL in error is not to be used).
+	 */
+	int			 ti_errno;
+	bool			 ti_eof;	/* peer's close_notify */
+	bool			 ti_shut;	/* ours sent, SHUT_WR */
+};
+
 /* The problems found while building a server or client. */
 struct tls_build {
 	tls_report_cb	 tb_report;
 	void		*tb_arg;
 	int		 tb_errors;
 };
+
+static const struct io_ops io_tls_ops;
 
 /* --- errors --------------------------------------------------------------- */
 
@@ -596,4 +619,449 @@ tls_client_free(struct tls_client *tc)
 	SSL_CTX_free(tc->tc_ctx);
 	free(tc->tc_name);
 	free(tc);
+}
+
+/* --- the I/O layer -------------------------------------------------------- */
+
+static struct tls_io *
+tls_io_of(const struct io *io)
+{
+	return io->io_ops == &io_tls_ops ? io->io_ctx : NULL;
+}
+
+/*
+ * Record why the connection failed (the first reason only: what follows a
+ * failure is its echo) and make it sticky. The queue is cleared.
+ */
+static void
+tls_io_failed(struct tls_io *ti, int error, const char *why,
+    unsigned long code)
+{
+	long	v;
+
+	ti->ti_errno = error;
+	if (ti->ti_error != NULL)
+		return;
+	if (ERR_GET_LIB(code) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
+	    (v = SSL_get_verify_result(ti->ti_ssl)) != X509_V_OK) {
+		if (asprintf(&ti->ti_error, "%s: %s", why,
+		    X509_verify_cert_error_string(v)) == -1)
+			ti->ti_error = NULL;
+	} else
+		ti->ti_error = strdup(why);
+}
+
+/*
+ * An SSL call on ti returned ret, not success; saved is errno right after
+ * it. Returns -1 with errno EAGAIN and *want the readiness to wait for
+ * (EV_READ or EV_WRITE), 0 for a clean end (the peer's close_notify; for
+ * a read only), or -1 with the failure's errno, recorded: ECONNRESET for a
+ * reset or a stream cut without close_notify (a truncation must not pass
+ * for an end), EPROTO for an alert or any protocol error.
+ */
+static int
+tls_io_fail(struct tls_io *ti, int ret, int saved, short *want, bool read)
+{
+	char		 buf[TLS_REASON_MAX];
+	const char	*why;
+	unsigned long	 code;
+	int		 error;
+
+	switch (SSL_get_error(ti->ti_ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		*want = EV_READ;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		*want = EV_WRITE;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		if (read) {
+			ERR_clear_error();
+			ti->ti_eof = true;
+			return 0;
+		}
+		/*
+		 * A write or handshake that failed after the peer's
+		 * close_notify: OpenSSL says so instead of the system error.
+		 */
+		/* FALLTHROUGH */
+	case SSL_ERROR_SYSCALL:
+		/* The queue may hold the system error, or nothing. */
+		code = ERR_peek_error();
+		ERR_clear_error();
+		error = code != 0 && ERR_SYSTEM_ERROR(code) ?
+		    ERR_GET_REASON(code) : saved;
+		/* EAGAIN cannot be (it is a WANT_*): fail, never hang. */
+		if (error == 0 || error == EAGAIN)
+			tls_io_failed(ti, ECONNRESET, read ?
+			    "unexpected eof while reading" :
+			    "connection closed by the peer", 0);
+		else
+			tls_io_failed(ti, error, strerror(error), 0);
+		break;
+	default:
+		why = tls_reason(buf, sizeof(buf), &code);
+		error = EPROTO;
+		if (ERR_GET_LIB(code) == ERR_LIB_SSL &&
+		    ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+			error = ECONNRESET;
+		else if (ERR_SYSTEM_ERROR(code))
+			error = ERR_GET_REASON(code);
+		tls_io_failed(ti, error, why, code);
+		break;
+	}
+	errno = ti->ti_errno;
+	return -1;
+}
+
+static int
+io_tls_handshake(struct io *io)
+{
+	struct tls_io	*ti = io->io_ctx;
+	short		 want = EV_READ;
+	int		 ret;
+
+	if (ti->ti_errno != 0) {
+		errno = ti->ti_errno;
+		return -1;
+	}
+	ERR_clear_error();
+	errno = 0;
+	if ((ret = SSL_do_handshake(ti->ti_ssl)) == 1) {
+		io->io_rd_want = EV_READ;
+		io->io_wr_want = EV_WRITE;
+		return 0;
+	}
+	(void)tls_io_fail(ti, ret, errno, &want, false);
+	/* Whichever of the two the owner looks at says what to wait for. */
+	io->io_rd_want = io->io_wr_want = want;
+	return -1;
+}
+
+/*
+ * Read into rbuf, or write from wbuf (the other is NULL), as many records
+ * as len allows, so that a full buffer costs one call, not one per record;
+ * a failure after some bytes is told at the next call. After a
+ * WANT_WRITE, OpenSSL holds the record it could not send whole: the next
+ * write must pass (from any address) at least the bytes after those
+ * returned.
+ */
+static ssize_t
+tls_io_move(struct io *io, void *rbuf, const void *wbuf, size_t len)
+{
+	struct tls_io	*ti = io->io_ctx;
+	bool		 read = rbuf != NULL;
+	short		*want = read ? &io->io_rd_want : &io->io_wr_want;
+	size_t		 total = 0, n;
+	int		 ret;
+
+	if (ti->ti_errno != 0) {
+		errno = ti->ti_errno;
+		return -1;
+	}
+	*want = read ? EV_READ : EV_WRITE;
+	while (total < len && !(read && ti->ti_eof)) {
+		ERR_clear_error();
+		errno = 0;
+		if (read)
+			ret = SSL_read_ex(ti->ti_ssl, (char *)rbuf + total,
+			    len - total, &n);
+		else
+			ret = SSL_write_ex(ti->ti_ssl, (const char *)wbuf +
+			    total, len - total, &n);
+		if (ret != 1) {
+			if (tls_io_fail(ti, ret, errno, want, read) == -1 &&
+			    total == 0)
+				return -1;
+			break;
+		}
+		total += n;
+	}
+	return (ssize_t)total;
+}
+
+static ssize_t
+io_tls_read(struct io *io, void *buf, size_t len)
+{
+	return tls_io_move(io, buf, NULL, len);
+}
+
+static ssize_t
+io_tls_write(struct io *io, const void *buf, size_t len)
+{
+	return tls_io_move(io, NULL, buf, len);
+}
+
+/*
+ * close_notify, then a FIN: TLS ends our direction, TCP too. Called again
+ * after EAGAIN, SSL_shutdown() only flushes the alert it holds; once
+ * done, never again (a second call would wait for the peer's alert).
+ */
+static int
+io_tls_shutdown(struct io *io)
+{
+	struct tls_io	*ti = io->io_ctx;
+	int		 ret;
+
+	if (ti->ti_errno != 0) {
+		errno = ti->ti_errno;
+		return -1;
+	}
+	if (ti->ti_shut)
+		return 0;
+	io->io_wr_want = EV_WRITE;
+	ERR_clear_error();
+	errno = 0;
+	if ((ret = SSL_shutdown(ti->ti_ssl)) < 0)
+		return tls_io_fail(ti, ret, errno, &io->io_wr_want, false);
+	/* As the raw layer: a failure here shows at the next read. */
+	(void)shutdown(io->io_fd, SHUT_WR);
+	ti->ti_shut = true;
+	return 0;
+}
+
+static size_t
+io_tls_pending(const struct io *io)
+{
+	const struct tls_io	*ti = io->io_ctx;
+	int			 n;
+
+	if (ti->ti_errno != 0 || (n = SSL_pending(ti->ti_ssl)) <= 0)
+		return 0;
+	return (size_t)n;
+}
+
+static void
+tls_io_free(struct tls_io *ti)
+{
+	/* An SSL freed before its close_notify leaves the session cache. */
+	SSL_free(ti->ti_ssl);
+	tls_server_free(ti->ti_server);
+	free(ti->ti_error);
+	free(ti);
+}
+
+/* No close_notify here: io_shutdown() sends it on a clean end. */
+static void
+io_tls_close(struct io *io, bool abort)
+{
+	tls_io_free(io->io_ctx);
+	if (abort)
+		sock_abort(io->io_fd);
+	else
+		close(io->io_fd);
+}
+
+static const struct io_ops io_tls_ops = {
+	.io_name = "tls",
+	.io_raw = false,
+	.io_handshake = io_tls_handshake,
+	.io_read = io_tls_read,
+	.io_write = io_tls_write,
+	.io_shutdown = io_tls_shutdown,
+	.io_pending = io_tls_pending,
+	.io_close = io_tls_close,
+};
+
+/*
+ * Give up making io a TLS side: free ssl (NULL: none yet), close fd and
+ * leave io empty. Returns -1 with errno error.
+ */
+static int
+tls_io_refuse(struct io *io, int fd, SSL *ssl, int error)
+{
+	ERR_clear_error();
+	SSL_free(ssl);
+	close(fd);
+	io_init(io);
+	errno = error;
+	return -1;
+}
+
+/* Make io the TLS side over fd with ssl (taken). 0, or as tls_io_refuse. */
+static int
+tls_io_attach(struct io *io, int fd, SSL *ssl, struct tls_server *ts)
+{
+	struct tls_io	*ti;
+
+	if ((ti = calloc(1, sizeof(*ti))) == NULL)
+		return tls_io_refuse(io, fd, ssl, errno);
+	if (SSL_set_fd(ssl, fd) != 1) {
+		free(ti);
+		return tls_io_refuse(io, fd, ssl, ENOMEM);
+	}
+	ti->ti_ssl = ssl;
+	if ((ti->ti_server = ts) != NULL)
+		__atomic_add_fetch(&ts->ts_refcnt, 1, __ATOMIC_RELAXED);
+	io->io_fd = fd;
+	io->io_ops = &io_tls_ops;
+	io->io_ctx = ti;
+	io->io_rd_want = EV_READ;
+	io->io_wr_want = EV_WRITE;
+	return 0;
+}
+
+int
+io_tls_server_init(struct io *io, int fd, struct tls_server *ts)
+{
+	SSL	*ssl;
+
+	if ((ssl = SSL_new(ts->ts_ctx[0])) == NULL)
+		return tls_io_refuse(io, fd, NULL, ENOMEM);
+	SSL_set_accept_state(ssl);
+	return tls_io_attach(io, fd, ssl, ts);
+}
+
+/* Whether name is an IPv4 or IPv6 address literal. */
+static bool
+tls_name_is_ip(const char *name)
+{
+	struct in6_addr	a;
+
+	return inet_pton(AF_INET, name, &a) == 1 ||
+	    inet_pton(AF_INET6, name, &a) == 1;
+}
+
+int
+io_tls_client_init(struct io *io, int fd, struct tls_client *tc,
+    const char *name)
+{
+	SSL	*ssl;
+	bool	 ip;
+
+	if (name == NULL)
+		name = tc->tc_name;
+	if (tc->tc_verify && name == NULL)
+		return tls_io_refuse(io, fd, NULL, EINVAL);
+	if ((ssl = SSL_new(tc->tc_ctx)) == NULL)
+		return tls_io_refuse(io, fd, NULL, ENOMEM);
+	SSL_set_connect_state(ssl);
+	if (name != NULL) {
+		ip = tls_name_is_ip(name);
+		/* RFC 6066: SNI carries host names only. */
+		if ((!ip && SSL_set_tlsext_host_name(ssl, name) != 1) ||
+		    (tc->tc_verify && ip && X509_VERIFY_PARAM_set1_ip_asc(
+		    SSL_get0_param(ssl), name) != 1) ||
+		    (tc->tc_verify && !ip && SSL_set1_host(ssl, name) != 1))
+			return tls_io_refuse(io, fd, ssl, EINVAL);
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	}
+	return tls_io_attach(io, fd, ssl, NULL);
+}
+
+/* --- what the log line says ----------------------------------------------- */
+
+const char *
+io_tls_error(const struct io *io)
+{
+	const struct tls_io	*ti = tls_io_of(io);
+
+	if (ti == NULL || ti->ti_errno == 0)
+		return NULL;
+	/* Only when no memory was left to record the reason. */
+	return ti->ti_error != NULL ? ti->ti_error : strerror(ti->ti_errno);
+}
+
+/* Whether c goes into a log field as it is. */
+static bool
+tls_field_safe(unsigned char c)
+{
+	return c > ' ' && c <= '~' && c != '%' && c != '"';
+}
+
+int
+io_tls_subject(const struct io *io, char *buf, size_t len)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	const struct tls_io	*ti = tls_io_of(io);
+	X509			*x;
+	BIO			*bio;
+	char			*p;
+	long			 n;
+	size_t			 i, o = 0;
+	int			 rv = 0;
+
+	buf[0] = '\0';
+	if (ti == NULL || !SSL_is_init_finished(ti->ti_ssl) ||
+	    !(SSL_get_verify_mode(ti->ti_ssl) & SSL_VERIFY_PEER) ||
+	    SSL_get_verify_result(ti->ti_ssl) != X509_V_OK ||
+	    (x = SSL_get0_peer_certificate(ti->ti_ssl)) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
+	    X509_NAME_print_ex(bio, X509_get_subject_name(x), 0,
+	    XN_FLAG_RFC2253) < 0) {
+		BIO_free(bio);
+		ERR_clear_error();
+		errno = ENOMEM;
+		return -1;
+	}
+	n = BIO_get_mem_data(bio, &p);
+	for (i = 0; i < (size_t)n; i++) {
+		unsigned char	c = (unsigned char)p[i];
+
+		if (tls_field_safe(c)) {
+			if (o + 1 >= len)
+				break;
+			buf[o++] = (char)c;
+		} else {
+			if (o + 3 >= len)
+				break;
+			buf[o++] = '%';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 0xf];
+		}
+	}
+	buf[o] = '\0';
+	if (i < (size_t)n) {
+		errno = ERANGE;
+		rv = -1;
+	}
+	BIO_free(bio);
+	return rv;
+}
+
+const char *
+io_tls_version(const struct io *io)
+{
+	const struct tls_io	*ti = tls_io_of(io);
+
+	if (ti == NULL || !SSL_is_init_finished(ti->ti_ssl))
+		return NULL;
+	return SSL_get_version(ti->ti_ssl);
+}
+
+const char *
+io_tls_alpn(const struct io *io)
+{
+	const struct tls_io	*ti = tls_io_of(io);
+	const struct tls_server	*ts;
+	const unsigned char	*sel;
+	unsigned		 len, off;
+
+	if (ti == NULL || (ts = ti->ti_server) == NULL)
+		return NULL;
+	SSL_get0_alpn_selected(ti->ti_ssl, &sel, &len);
+	/*
+	 * The selection is one of our names: hand out our NUL-ended copy,
+	 * which sits at the same offset as the name's length byte.
+	 */
+	for (off = 0; len > 0 && off < ts->ts_alpnlen;
+	    off += 1 + ts->ts_alpn[off])
+		if (ts->ts_alpn[off] == len &&
+		    memcmp(ts->ts_alpn + off + 1, sel, len) == 0)
+			return ts->ts_alpn_names + off;
+	return NULL;
+}
+
+bool
+io_tls_resumed(const struct io *io)
+{
+	const struct tls_io	*ti = tls_io_of(io);
+
+	return ti != NULL && SSL_session_reused(ti->ti_ssl) == 1;
 }
