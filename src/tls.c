@@ -89,6 +89,18 @@ struct tls_io {
 	int			 ti_errno;
 	bool			 ti_eof;	/* peer's close_notify */
 	bool			 ti_shut;	/* ours sent, SHUT_WR */
+	/*
+	 * The handshake completed: what it settled (version, peer, ALPN) is
+	 * still told after the stream failed, when SSL_is_init_finished()
+	 * no longer says so and the session logs it.
+	 */
+	bool			 ti_done;
+	/*
+	 * A read returned bytes and then met the end (close_notify) or a
+	 * failure, which the next read tells: the descriptor may never
+	 * signal again, so io_pending() says there is more to read.
+	 */
+	bool			 ti_end_unread;
 };
 
 /* The problems found while building a server or client. */
@@ -731,6 +743,7 @@ io_tls_handshake(struct io *io)
 	ERR_clear_error();
 	errno = 0;
 	if ((ret = SSL_do_handshake(ti->ti_ssl)) == 1) {
+		ti->ti_done = true;
 		io->io_rd_want = EV_READ;
 		io->io_wr_want = EV_WRITE;
 		return 0;
@@ -758,6 +771,8 @@ tls_io_move(struct io *io, void *rbuf, const void *wbuf, size_t len)
 	size_t		 total = 0, n;
 	int		 ret;
 
+	if (read)
+		ti->ti_end_unread = false;
 	if (ti->ti_errno != 0) {
 		errno = ti->ti_errno;
 		return -1;
@@ -776,6 +791,9 @@ tls_io_move(struct io *io, void *rbuf, const void *wbuf, size_t len)
 			if (tls_io_fail(ti, ret, errno, want, read) == -1 &&
 			    total == 0)
 				return -1;
+			if (read && total > 0 && (ti->ti_eof ||
+			    ti->ti_errno != 0))
+				ti->ti_end_unread = true;
 			break;
 		}
 		total += n;
@@ -829,6 +847,8 @@ io_tls_pending(const struct io *io)
 	const struct tls_io	*ti = io->io_ctx;
 	int			 n;
 
+	if (ti->ti_end_unread)
+		return 1;
 	if (ti->ti_errno != 0 || (n = SSL_pending(ti->ti_ssl)) <= 0)
 		return 0;
 	return (size_t)n;
@@ -969,7 +989,7 @@ io_tls_error(const struct io *io)
 static bool
 tls_field_safe(unsigned char c)
 {
-	return c > ' ' && c <= '~' && c != '%' && c != '"';
+	return c > ' ' && c <= '~' && c != '%' && c != '"' && c != '\'';
 }
 
 int
@@ -985,7 +1005,7 @@ io_tls_subject(const struct io *io, char *buf, size_t len)
 	int			 rv = 0;
 
 	buf[0] = '\0';
-	if (ti == NULL || !SSL_is_init_finished(ti->ti_ssl) ||
+	if (ti == NULL || !ti->ti_done ||
 	    !(SSL_get_verify_mode(ti->ti_ssl) & SSL_VERIFY_PEER) ||
 	    SSL_get_verify_result(ti->ti_ssl) != X509_V_OK ||
 	    (x = SSL_get0_peer_certificate(ti->ti_ssl)) == NULL) {
@@ -1030,7 +1050,7 @@ io_tls_version(const struct io *io)
 {
 	const struct tls_io	*ti = tls_io_of(io);
 
-	if (ti == NULL || !SSL_is_init_finished(ti->ti_ssl))
+	if (ti == NULL || !ti->ti_done)
 		return NULL;
 	return SSL_get_version(ti->ti_ssl);
 }

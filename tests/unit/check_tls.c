@@ -1435,7 +1435,14 @@ START_TEST(test_close_notify_is_a_clean_end)
 	ck_assert_int_eq(io_shutdown(&cn.cn_c.e_io), 0);	/* once only */
 	ck_assert_int_eq(read_wait(&cn.cn_s.e_io, buf, sizeof(buf)), 5);
 	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
-	ck_assert_int_eq(read_wait(&cn.cn_s.e_io, buf, sizeof(buf)), 0);
+	/*
+	 * The close_notify was read with the bytes: the layer says there is
+	 * more (the descriptor may never signal again), and the next read
+	 * tells the end.
+	 */
+	ck_assert_uint_gt(io_pending(&cn.cn_s.e_io), 0);
+	ck_assert_int_eq(io_read(&cn.cn_s.e_io, buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(io_pending(&cn.cn_s.e_io), 0);
 	ck_assert_int_eq(io_read(&cn.cn_s.e_io, buf, sizeof(buf)), 0);
 	ck_assert_ptr_null(io_tls_error(&cn.cn_s.e_io));
 
@@ -1460,7 +1467,8 @@ START_TEST(test_fin_without_close_notify_is_a_reset)
 	ck_assert_int_eq(io_write(&cn.cn_c.e_io, "cut", 3), 3);
 	ck_assert_int_eq(shutdown(cn.cn_c.e_fd, SHUT_WR), 0);
 	ck_assert_int_eq(read_wait(&cn.cn_s.e_io, buf, sizeof(buf)), 3);
-	ck_assert_int_eq(read_wait(&cn.cn_s.e_io, buf, sizeof(buf)), -1);
+	ck_assert_uint_gt(io_pending(&cn.cn_s.e_io), 0);
+	ck_assert_int_eq(io_read(&cn.cn_s.e_io, buf, sizeof(buf)), -1);
 	ck_assert_int_eq(errno, ECONNRESET);
 	ck_assert_str_eq(io_tls_error(&cn.cn_s.e_io),
 	    "unexpected eof while reading");
