@@ -23,6 +23,7 @@
 #include "acl.h"
 #include "log.h"
 #include "parse.h"
+#include "tls.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -112,6 +113,37 @@ struct listener_config {
 	struct acl		lc_allow;	/* with any entry, the rest is refused */
 	struct acl		lc_deny;	/* refused, whatever allow says */
 	unsigned		lc_max_connections;	/* 0 = no cap */
+	/*
+	 * TLS: the files as the file named them (relative names resolved
+	 * against the configuration file's directory), their lines, and
+	 * what was built from them when the file was read.
+	 */
+	struct config_tls {
+		struct config_tls_pair {
+			char	*cp_cert;
+			int	 cp_cert_line;
+			char	*cp_key;	/* NULL: in the cert's file */
+			int	 cp_key_line;
+		}		*ct_pairs;	/* tls_cert, tls_key */
+		size_t		 ct_npairs;
+		char		*ct_client_ca;
+		int		 ct_client_ca_line;
+		char		*ct_alpn;
+		int		 ct_alpn_line;
+		bool		 ct_upstream;	/* upstream_tls */
+		int		 ct_upstream_line;
+		char		*ct_upstream_ca;
+		int		 ct_upstream_ca_line;
+		bool		 ct_upstream_verify;
+		char		*ct_upstream_sni;
+		int		 ct_upstream_sni_line;
+		char		*ct_upstream_cert;
+		int		 ct_upstream_cert_line;
+		char		*ct_upstream_key;
+		int		 ct_upstream_key_line;
+	}			lc_tls;
+	struct tls_server	*lc_tls_server;	/* NULL: no TLS with clients */
+	struct tls_client	*lc_tls_client;	/* NULL: none with upstreams */
 };
 TAILQ_HEAD(listener_config_list, listener_config);
 

@@ -52,6 +52,7 @@ enum relay_connect_result {
 enum relay_refusal {
 	RELAY_REFUSED_ACL,		/* allow, deny, accept_proxy_from */
 	RELAY_REFUSED_PROXY_HEADER,	/* missing, malformed, too slow */
+	RELAY_REFUSED_TLS_HANDSHAKE,	/* failed or too slow */
 	RELAY_REFUSED__MAX
 };
 
@@ -118,6 +119,8 @@ struct relay_upstate {
 struct relay_upstream {
 	struct config_addr	 ru_addr;	/* ca_text: the upstream as written */
 	struct relay_upstate	*ru_st;
+	/* The host of its upstream line: a name, or the address's text. */
+	char			 ru_host[PARSE_HOST_MAX];
 };
 
 /* The addresses sessions may connect to, in the order of the file. */

@@ -70,11 +70,23 @@ enum session_stage {
 	 */
 	SESSION_PROXY_IN,
 	/*
+	 * tls_cert: the TLS handshake with the client, bounded (with the
+	 * PROXY header before it) by handshake_timeout. The client's side
+	 * goes through the TLS layer from here on.
+	 */
+	SESSION_TLS_ACCEPT,
+	/*
 	 * The upstream connect (and its retries over the addresses) is under
 	 * way, bounded by connect_timeout per address. The client is not read
 	 * yet: what it sends waits in its socket.
 	 */
 	SESSION_CONNECTING,
+	/*
+	 * upstream_tls: the TLS handshake with the upstream (after the PROXY
+	 * header, sent in cleartext first), bounded by connect_timeout; no
+	 * byte of either side moves before it has verified the upstream.
+	 */
+	SESSION_TLS_CONNECT,
 	/* Both sides open, bytes flowing both ways. */
 	SESSION_RELAYING,
 	/*
@@ -98,6 +110,7 @@ enum session_end {
 	SESSION_END_IDLE_TIMEOUT,	/* no traffic for idle_timeout */
 	SESSION_END_SHUTDOWN,		/* the daemon stopped */
 	SESSION_END_NO_MEMORY,
+	SESSION_END_TLS_HANDSHAKE,	/* the upstream's TLS handshake failed */
 	SESSION_END__MAX
 };
 

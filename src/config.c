@@ -17,6 +17,7 @@
 #include <pwd.h>
 #include <search.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ enum key_kind {
 	KEY_BALANCE,		/* enum config_balance */
 	KEY_ACL,		/* struct acl, repeatable */
 	KEY_ADDR,		/* struct config_addr: an address to bind */
+	KEY_TLS,		/* the TLS keys: struct config_tls */
 };
 
 struct key_def {
@@ -108,6 +110,16 @@ static const struct key_def listener_keys[] = {
 	{ "deny",		KEY_ACL,	LC(lc_deny),		0, 0 },
 	{ "max_connections",	KEY_UINT,	LC(lc_max_connections),
 	    0, CONFIG_MAX_CONNECTIONS_MAX },
+	{ "tls_cert",		KEY_TLS,	LC(lc_tls),		0, 0 },
+	{ "tls_key",		KEY_TLS,	LC(lc_tls),		0, 0 },
+	{ "tls_client_ca",	KEY_TLS,	LC(lc_tls),		0, 0 },
+	{ "tls_alpn",		KEY_TLS,	LC(lc_tls),		0, 0 },
+	{ "upstream_tls",	KEY_TLS,	LC(lc_tls),		0, 0 },
+	{ "upstream_tls_ca",	KEY_TLS,	LC(lc_tls),		0, 0 },
+	{ "upstream_tls_verify", KEY_TLS,	LC(lc_tls),		0, 0 },
+	{ "upstream_tls_sni",	KEY_TLS,	LC(lc_tls),		0, 0 },
+	{ "upstream_tls_cert",	KEY_TLS,	LC(lc_tls),		0, 0 },
+	{ "upstream_tls_key",	KEY_TLS,	LC(lc_tls),		0, 0 },
 };
 
 #define NKEYS(t)	(sizeof(t) / sizeof((t)[0]))
@@ -122,16 +134,6 @@ static const struct {
 	const char	*fk_name;
 	unsigned	 fk_in;		/* IN_GLOBAL, IN_LISTENER */
 } future_keys[] = {
-	{ "tls_cert", IN_LISTENER },
-	{ "tls_key", IN_LISTENER },
-	{ "tls_client_ca", IN_LISTENER },
-	{ "tls_alpn", IN_LISTENER },
-	{ "upstream_tls", IN_LISTENER },
-	{ "upstream_tls_ca", IN_LISTENER },
-	{ "upstream_tls_verify", IN_LISTENER },
-	{ "upstream_tls_sni", IN_LISTENER },
-	{ "upstream_tls_cert", IN_LISTENER },
-	{ "upstream_tls_key", IN_LISTENER },
 	{ "transparent", IN_LISTENER },
 	{ "destination_allow", IN_LISTENER },
 	{ "destination_deny", IN_LISTENER },
@@ -301,6 +303,7 @@ listener_config_new(const char *name, int line)
 	lc->lc_balance = CONFIG_BALANCE_ROUNDROBIN;
 	lc->lc_upstream_backoff = CONFIG_DEFAULT_UPSTREAM_BACKOFF;
 	lc->lc_resolve_interval = CONFIG_DEFAULT_RESOLVE_INTERVAL;
+	lc->lc_tls.ct_upstream_verify = true;
 	acl_init(&lc->lc_accept_proxy_from);
 	acl_init(&lc->lc_allow);
 	acl_init(&lc->lc_deny);
@@ -308,8 +311,29 @@ listener_config_new(const char *name, int line)
 }
 
 static void
+config_tls_free(struct config_tls *ct)
+{
+	size_t	i;
+
+	for (i = 0; i < ct->ct_npairs; i++) {
+		free(ct->ct_pairs[i].cp_cert);
+		free(ct->ct_pairs[i].cp_key);
+	}
+	free(ct->ct_pairs);
+	free(ct->ct_client_ca);
+	free(ct->ct_alpn);
+	free(ct->ct_upstream_ca);
+	free(ct->ct_upstream_sni);
+	free(ct->ct_upstream_cert);
+	free(ct->ct_upstream_key);
+}
+
+static void
 listener_config_free(struct listener_config *lc)
 {
+	tls_server_free(lc->lc_tls_server);
+	tls_client_free(lc->lc_tls_client);
+	config_tls_free(&lc->lc_tls);
 	acl_free(&lc->lc_accept_proxy_from);
 	acl_free(&lc->lc_allow);
 	acl_free(&lc->lc_deny);
@@ -751,6 +775,118 @@ config_set_upstream(struct config_parser *p, struct listener_config *lc,
 	lc->lc_nupstreams++;
 }
 
+/*
+ * A file named by a TLS key: a relative name is taken from the directory
+ * of the configuration file, so that the daemon finds it whatever its
+ * working directory. NULL when out of memory.
+ */
+static char *
+config_path(struct config_parser *p, const char *value)
+{
+	const char	*slash;
+	char		*path;
+
+	if (value[0] == '/' || (slash = strrchr(p->p_name, '/')) == NULL)
+		return strdup(value);
+	if (asprintf(&path, "%.*s/%s", (int)(slash - p->p_name), p->p_name,
+	    value) == -1)
+		return NULL;
+	return path;
+}
+
+/* The TLS keys that take one value each: where it and its line go. */
+static const struct {
+	const char	*tf_key;
+	size_t		 tf_value;	/* char * in struct config_tls */
+	size_t		 tf_line;	/* int in struct config_tls */
+} tls_files[] = {
+#define TLS_FILE(key, f) { key, offsetof(struct config_tls, f),		\
+	    offsetof(struct config_tls, f##_line) }
+	TLS_FILE("tls_client_ca", ct_client_ca),
+	TLS_FILE("tls_alpn", ct_alpn),
+	TLS_FILE("upstream_tls_ca", ct_upstream_ca),
+	TLS_FILE("upstream_tls_sni", ct_upstream_sni),
+	TLS_FILE("upstream_tls_cert", ct_upstream_cert),
+	TLS_FILE("upstream_tls_key", ct_upstream_key),
+#undef TLS_FILE
+};
+
+/* The TLS keys; the files are read once the whole file is (config_tls). */
+static void
+config_set_tls(struct config_parser *p, struct listener_config *lc,
+    const char *key, const char *value)
+{
+	struct config_tls	*ct = &lc->lc_tls;
+	struct config_tls_pair	*pairs, *last;
+	const char		*why = NULL;
+	char			**dst, *v;
+	int			*line;
+	size_t			 i;
+	bool			 b;
+
+	if (strcmp(key, "upstream_tls") == 0 ||
+	    strcmp(key, "upstream_tls_verify") == 0) {
+		if (parse_bool(value, &b, &why) == -1) {
+			config_error(p, p->p_line, "%s: invalid value '%s': %s",
+			    key, value, why);
+			return;
+		}
+		if (strcmp(key, "upstream_tls") == 0) {
+			ct->ct_upstream = b;
+			ct->ct_upstream_line = p->p_line;
+		} else
+			ct->ct_upstream_verify = b;
+		return;
+	}
+	if (strcmp(key, "upstream_tls_sni") == 0 ||
+	    strcmp(key, "tls_alpn") == 0)
+		v = strdup(value);
+	else
+		v = config_path(p, value);
+	if (v == NULL) {
+		config_error(p, p->p_line, "out of memory");
+		return;
+	}
+	if (strcmp(key, "tls_cert") == 0) {
+		pairs = reallocarray(ct->ct_pairs, ct->ct_npairs + 1,
+		    sizeof(*pairs));
+		if (pairs == NULL) {
+			free(v);
+			config_error(p, p->p_line, "out of memory");
+			return;
+		}
+		ct->ct_pairs = pairs;
+		memset(&pairs[ct->ct_npairs], 0, sizeof(*pairs));
+		pairs[ct->ct_npairs].cp_cert = v;
+		pairs[ct->ct_npairs].cp_cert_line = p->p_line;
+		ct->ct_npairs++;
+		return;
+	}
+	if (strcmp(key, "tls_key") == 0) {
+		last = ct->ct_npairs > 0 ? &ct->ct_pairs[ct->ct_npairs - 1] :
+		    NULL;
+		if (last == NULL || last->cp_key != NULL) {
+			free(v);
+			config_error(p, p->p_line, "tls_key: no 'tls_cert' "
+			    "before it that it could go with (each tls_key "
+			    "follows its tls_cert)");
+			return;
+		}
+		last->cp_key = v;
+		last->cp_key_line = p->p_line;
+		return;
+	}
+	/* The last entry for the last key. */
+	for (i = 0; i < NKEYS(tls_files) - 1; i++)
+		if (strcmp(key, tls_files[i].tf_key) == 0)
+			break;
+	dst = (char **)(void *)((char *)ct + tls_files[i].tf_value);
+	line = (int *)(void *)((char *)ct + tls_files[i].tf_line);
+	free(*dst);
+	*dst = v;
+	*line = p->p_line;
+}
+
 /* Parse value for key k and store it at base + k->k_offset. */
 static void
 config_set(struct config_parser *p, const struct key_def *k, void *base,
@@ -838,6 +974,10 @@ config_set(struct config_parser *p, const struct key_def *k, void *base,
 		break;
 	case KEY_ADDR:
 		(void)config_set_addr(p, k->k_name, (struct config_addr *)dst,
+		    value);
+		return;
+	case KEY_TLS:
+		config_set_tls(p, (struct listener_config *)base, k->k_name,
 		    value);
 		return;
 	case KEY_PROXY_VERSION:
@@ -942,7 +1082,9 @@ config_handler(void *user, const char *section, const char *name,
 	}
 	i = (size_t)(k - keys);
 	if (p->p_keyline[i] != 0 && k->k_kind != KEY_LISTEN &&
-	    k->k_kind != KEY_ACL && k->k_kind != KEY_UPSTREAM) {
+	    k->k_kind != KEY_ACL && k->k_kind != KEY_UPSTREAM &&
+	    strcmp(k->k_name, "tls_cert") != 0 &&
+	    strcmp(k->k_name, "tls_key") != 0) {
 		config_error(p, p->p_line,
 		    "'%s' given twice in [%s] (first on line %d)", name,
 		    p->p_sec == SEC_GLOBAL ? "global" : p->p_lc->lc_name,
@@ -1261,6 +1403,92 @@ config_validate_ids(struct config_parser *p)
 		    errno);
 }
 
+/* A problem a TLS builder found, on its line (or the section's). */
+struct config_tls_report {
+	struct config_parser		*tr_parser;
+	const struct listener_config	*tr_lc;
+};
+
+static void
+config_tls_report(void *arg, int line, const char *msg)
+{
+	struct config_tls_report	*tr = arg;
+
+	config_error(tr->tr_parser, line > 0 ? line : tr->tr_lc->lc_line,
+	    "%s", msg);
+}
+
+/*
+ * Read the TLS files of lc now, so that -t finds an unreadable or
+ * mismatched file, and keep what was built for the sessions.
+ */
+static void
+config_tls(struct config_parser *p, struct listener_config *lc)
+{
+	struct config_tls		*ct = &lc->lc_tls;
+	struct config_tls_report	 tr = { p, lc };
+	struct tls_server_conf		 sc;
+	struct tls_client_conf		 cc;
+	struct tls_keypair		*pairs;
+	size_t				 i;
+
+	if (ct->ct_npairs == 0) {
+		if (ct->ct_client_ca_line != 0)
+			config_error(p, ct->ct_client_ca_line, "'tls_client_ca' "
+			    "needs 'tls_cert' in [%s]", lc->lc_name);
+		if (ct->ct_alpn_line != 0)
+			config_error(p, ct->ct_alpn_line, "'tls_alpn' needs "
+			    "'tls_cert' in [%s]", lc->lc_name);
+	} else if ((pairs = calloc(ct->ct_npairs, sizeof(*pairs))) == NULL)
+		config_error(p, lc->lc_line, "out of memory");
+	else {
+		for (i = 0; i < ct->ct_npairs; i++) {
+			pairs[i].tk_cert = ct->ct_pairs[i].cp_cert;
+			pairs[i].tk_cert_line = ct->ct_pairs[i].cp_cert_line;
+			pairs[i].tk_key = ct->ct_pairs[i].cp_key;
+			pairs[i].tk_key_line = ct->ct_pairs[i].cp_key_line;
+		}
+		memset(&sc, 0, sizeof(sc));
+		sc.tsc_pairs = pairs;
+		sc.tsc_npairs = ct->ct_npairs;
+		sc.tsc_client_ca = ct->ct_client_ca;
+		sc.tsc_client_ca_line = ct->ct_client_ca_line;
+		sc.tsc_alpn = ct->ct_alpn;
+		sc.tsc_alpn_line = ct->ct_alpn_line;
+		lc->lc_tls_server = tls_server_new(&sc, config_tls_report, &tr);
+		free(pairs);
+	}
+	if (!ct->ct_upstream) {
+		if (ct->ct_upstream_ca_line != 0 ||
+		    ct->ct_upstream_sni_line != 0 ||
+		    ct->ct_upstream_cert_line != 0 ||
+		    ct->ct_upstream_key_line != 0)
+			config_error(p, ct->ct_upstream_ca_line != 0 ?
+			    ct->ct_upstream_ca_line : ct->ct_upstream_sni_line ?
+			    ct->ct_upstream_sni_line :
+			    ct->ct_upstream_cert_line ?
+			    ct->ct_upstream_cert_line :
+			    ct->ct_upstream_key_line, "the upstream_tls_* keys "
+			    "need 'upstream_tls = yes' in [%s]", lc->lc_name);
+		return;
+	}
+	if (ct->ct_upstream_key_line != 0 && ct->ct_upstream_cert == NULL) {
+		config_error(p, ct->ct_upstream_key_line, "'upstream_tls_key' "
+		    "needs 'upstream_tls_cert' in [%s]", lc->lc_name);
+		return;
+	}
+	memset(&cc, 0, sizeof(cc));
+	cc.tcc_verify = ct->ct_upstream_verify;
+	cc.tcc_ca = ct->ct_upstream_ca;
+	cc.tcc_ca_line = ct->ct_upstream_ca_line;
+	cc.tcc_name = ct->ct_upstream_sni;
+	cc.tcc_pair.tk_cert = ct->ct_upstream_cert;
+	cc.tcc_pair.tk_cert_line = ct->ct_upstream_cert_line;
+	cc.tcc_pair.tk_key = ct->ct_upstream_key;
+	cc.tcc_pair.tk_key_line = ct->ct_upstream_key_line;
+	lc->lc_tls_client = tls_client_new(&cc, config_tls_report, &tr);
+}
+
 /* Checks that need the whole file: required keys, colliding addresses. */
 static void
 config_validate(struct config_parser *p)
@@ -1287,6 +1515,7 @@ config_validate(struct config_parser *p)
 		acl_finish(&lc->lc_accept_proxy_from);
 		acl_finish(&lc->lc_allow);
 		acl_finish(&lc->lc_deny);
+		config_tls(p, lc);
 	}
 	config_validate_listen(p);
 	config_validate_stats(p);

@@ -50,6 +50,8 @@ relay_upset_new(const struct config_upstream *ups, int n,
 				continue;	/* named twice: once is enough */
 			ru = &us->us_addrs[us->us_n];
 			ru->ru_addr = ups[i].cu_addrs[j];
+			snprintf(ru->ru_host, sizeof(ru->ru_host), "%s",
+			    ups[i].cu_host);
 			for (k = 0; old != NULL && k < old->us_n; k++)
 				if (config_addr_equal(&old->us_addrs[k].ru_addr,
 				    &ru->ru_addr))
@@ -398,6 +400,7 @@ relay_refusal_name(enum relay_refusal reason)
 	static const char *const names[RELAY_REFUSED__MAX] = {
 		[RELAY_REFUSED_ACL] = "acl",
 		[RELAY_REFUSED_PROXY_HEADER] = "proxy_header",
+		[RELAY_REFUSED_TLS_HANDSHAKE] = "tls_handshake",
 	};
 
 	if (reason >= RELAY_REFUSED__MAX)

@@ -25,6 +25,7 @@
 #include "proxy_proto.h"
 #include "session.h"
 #include "sock.h"
+#include "tls.h"
 #include "upstream.h"
 
 /* Idle buffers kept for reuse per event loop (64 KiB each). */
@@ -131,6 +132,7 @@ struct session {
 	bool				 se_up_active;	/* counted in se_up */
 	int				 se_error;	/* connect errno */
 	int				 se_tries;	/* upstream addresses tried */
+	char				*se_tls_error;	/* the upstream's handshake */
 	int				 se_pp_mptcp;	/* from a PROXY TLV, or -1 */
 	union sock_addr			*se_pp_dst;	/* from a PROXY header */
 	struct event			 se_timer;	/* idle or handshake */
@@ -151,12 +153,15 @@ static const char *const session_end_names[SESSION_END__MAX] = {
 	[SESSION_END_IDLE_TIMEOUT] = "idle_timeout",
 	[SESSION_END_SHUTDOWN] = "shutdown",
 	[SESSION_END_NO_MEMORY] = "no_memory",
+	[SESSION_END_TLS_HANDSHAKE] = "tls_handshake",
 };
 
 static const char *const session_stage_names[SESSION_STAGE__MAX] = {
 	[SESSION_ACCEPTED] = "accepted",
 	[SESSION_PROXY_IN] = "proxy_in",
+	[SESSION_TLS_ACCEPT] = "tls_accept",
 	[SESSION_CONNECTING] = "connecting",
+	[SESSION_TLS_CONNECT] = "tls_connect",
 	[SESSION_RELAYING] = "relaying",
 	[SESSION_DRAINING] = "draining",
 	[SESSION_CLOSED] = "closed",
@@ -166,10 +171,14 @@ static const char *const session_stage_names[SESSION_STAGE__MAX] = {
 
 /* The moves allowed from each stage. */
 static const unsigned session_stage_next[SESSION_STAGE__MAX] = {
-	[SESSION_ACCEPTED] = STAGE(SESSION_PROXY_IN) |
+	[SESSION_ACCEPTED] = STAGE(SESSION_PROXY_IN) | STAGE(SESSION_TLS_ACCEPT) |
 	    STAGE(SESSION_CONNECTING) | STAGE(SESSION_CLOSED),
-	[SESSION_PROXY_IN] = STAGE(SESSION_CONNECTING) | STAGE(SESSION_CLOSED),
-	[SESSION_CONNECTING] = STAGE(SESSION_RELAYING) | STAGE(SESSION_CLOSED),
+	[SESSION_PROXY_IN] = STAGE(SESSION_TLS_ACCEPT) |
+	    STAGE(SESSION_CONNECTING) | STAGE(SESSION_CLOSED),
+	[SESSION_TLS_ACCEPT] = STAGE(SESSION_CONNECTING) | STAGE(SESSION_CLOSED),
+	[SESSION_CONNECTING] = STAGE(SESSION_TLS_CONNECT) |
+	    STAGE(SESSION_RELAYING) | STAGE(SESSION_CLOSED),
+	[SESSION_TLS_CONNECT] = STAGE(SESSION_RELAYING) | STAGE(SESSION_CLOSED),
 	[SESSION_RELAYING] = STAGE(SESSION_DRAINING) | STAGE(SESSION_CLOSED),
 	[SESSION_DRAINING] = STAGE(SESSION_CLOSED),
 	[SESSION_CLOSED] = 0,
@@ -178,6 +187,8 @@ static const unsigned session_stage_next[SESSION_STAGE__MAX] = {
 static int	session_side_read(struct session_side *);
 static int	session_side_write(struct session_side *);
 static int	session_proxy_in(struct session_side *);
+static int	session_handshake(struct session_side *);
+static void	session_connect(struct session *);
 static void	session_refused_held(evutil_socket_t, short, void *);
 static void	session_refuse(struct session *, enum relay_refusal,
 		    const char *, ...) __attribute__((format(printf, 3, 4)));
@@ -584,6 +595,15 @@ session_sync(struct session *se)
 static int
 side_ready(struct session_side *s, short which)
 {
+	struct session	*se = s->ss_se;
+
+	if ((se->se_stage == SESSION_TLS_ACCEPT && s == &se->se_client) ||
+	    (se->se_stage == SESSION_TLS_CONNECT && s == &se->se_upstream)) {
+		if (s->ss_io.io_rd_want == which && session_handshake(s) == -1)
+			return -1;
+		session_sync(se);
+		return 0;
+	}
 	if (s->ss_ev.write && s->ss_io.io_wr_want == which &&
 	    session_side_write(s) == -1)
 		return -1;
@@ -982,6 +1002,17 @@ session_idle(evutil_socket_t fd, short what, void *arg)
 		    se->se_client.ss_buf->rb_len : 0);
 		return;
 	}
+	if (se->se_stage == SESSION_TLS_ACCEPT) {
+		session_refuse(se, RELAY_REFUSED_TLS_HANDSHAKE, "no complete "
+		    "TLS handshake within handshake_timeout");
+		return;
+	}
+	if (se->se_stage == SESSION_TLS_CONNECT) {
+		se->se_tls_error = strdup("handshake timed out "
+		    "(connect_timeout)");
+		session_close(se, SESSION_END_TLS_HANDSHAKE);
+		return;
+	}
 	idle = clock_ms() - se->se_active;
 	if (idle >= se->se_conf->lc_idle_timeout) {
 		session_close(se, SESSION_END_IDLE_TIMEOUT);
@@ -1004,28 +1035,25 @@ side_init(struct session *se, struct session_side *s, struct session_side *peer)
 }
 
 /*
- * proxy_protocol: put the header for the upstream in front of whatever the
- * client sent so far, so that it goes out with the first write. It names
- * the client (from the client's own header, when it sent one) and the
- * address it connected to; v2 adds whether the client used MPTCP (as the
- * client's header said, when it carried our TLV, else as the kernel says
- * of the client's connection). Returns 0, or -1 when the session was
- * closed.
+ * proxy_protocol: the header for the upstream, into hdr (PROXY_HDR_MAX
+ * bytes). It names the client (from the client's own header, when it sent
+ * one) and the address it connected to; v2 adds whether the client used
+ * MPTCP (as the client's header said, when it carried our TLV, else as the
+ * kernel says of the client's connection). Returns its length, or -1 when
+ * the session was closed.
  */
 static int
-session_proxy_out(struct session *se)
+session_proxy_header(struct session *se, char *hdr)
 {
 	struct session_side	*s = &se->se_client;
 	struct sockaddr_storage	 local;
 	const struct sockaddr	*dst;
 	socklen_t		 len = sizeof(local);
-	struct relay_buf	*rb;
-	char			 hdr[PROXY_HDR_MAX];
 	bool			 mptcp;
 	int			 n;
 
 	if (se->se_pp_dst != NULL)
-		dst = (const struct sockaddr *)se->se_pp_dst;
+		dst = &se->se_pp_dst->sa;
 	else if (getsockname(s->ss_io.io_fd, (struct sockaddr *)&local,
 	    &len) == 0)
 		dst = (const struct sockaddr *)&local;
@@ -1040,11 +1068,10 @@ session_proxy_out(struct session *se)
 		mptcp = s->ss_mptcp.state == SIDE_MPTCP_YES;
 	}
 	if (se->se_conf->lc_proxy_protocol == 1)
-		n = proxy_build_v1(hdr, sizeof(hdr),
-		    (const struct sockaddr *)&se->se_peer, dst);
+		n = proxy_build_v1(hdr, PROXY_HDR_MAX, &se->se_peer.sa, dst);
 	else
-		n = proxy_build_v2(hdr, sizeof(hdr),
-		    (const struct sockaddr *)&se->se_peer, dst, mptcp);
+		n = proxy_build_v2(hdr, PROXY_HDR_MAX, &se->se_peer.sa, dst,
+		    mptcp);
 	if (n < 0) {
 		log_warnx("%s: session %llu: no PROXY header for these "
 		    "addresses", se->se_conf->lc_name,
@@ -1052,6 +1079,24 @@ session_proxy_out(struct session *se)
 		session_close(se, SESSION_END_CLIENT_RESET);
 		return -1;
 	}
+	return n;
+}
+
+/*
+ * Put the header in front of whatever the client sent so far, so that it
+ * goes out with the first write. Returns 0, or -1 when the session was
+ * closed.
+ */
+static int
+session_proxy_out(struct session *se)
+{
+	struct session_side	*s = &se->se_client;
+	struct relay_buf	*rb;
+	char			 hdr[PROXY_HDR_MAX];
+	int			 n;
+
+	if ((n = session_proxy_header(se, hdr)) == -1)
+		return -1;
 	if ((rb = s->ss_buf) == NULL) {
 		if ((rb = relay_buf_get(se->se_ctx)) == NULL) {
 			session_close(se, SESSION_END_NO_MEMORY);
@@ -1059,7 +1104,7 @@ session_proxy_out(struct session *se)
 		}
 		s->ss_buf = rb;
 	}
-	/* What the client sent after its own header fits: it is small. */
+	/* Nothing the client sent is there yet: the header fits. */
 	if (rb->rb_off < (uint32_t)n) {
 		memmove(rb->rb_data + n, rb->rb_data + rb->rb_off, rb->rb_len);
 		rb->rb_off = (uint32_t)n;
@@ -1068,6 +1113,63 @@ session_proxy_out(struct session *se)
 	memcpy(rb->rb_data + rb->rb_off, hdr, (size_t)n);
 	rb->rb_len += (uint32_t)n;
 	return 0;
+}
+
+/* Both sides are up: relay, starting with what waits already. */
+static void
+session_relay(struct session *se)
+{
+	session_set_stage(se, SESSION_RELAYING);
+	side_events_assign(&se->se_client);
+	side_events_assign(&se->se_upstream);
+	se->se_client.ss_ev.read = true;
+	se->se_upstream.ss_ev.read = true;
+	session_touch(se);
+	/* A PROXY header, perhaps. */
+	if (se->se_client.ss_buf != NULL && session_flush(&se->se_client) == -1)
+		return;
+	session_sync(se);
+	/* Bytes that came with the end of a TLS handshake. */
+	side_kick(&se->se_client);
+	side_kick(&se->se_upstream);
+}
+
+/*
+ * upstream_tls: the PROXY header first, in cleartext (it is small and the
+ * connection new: it goes out whole), then the handshake. Returns -1 when
+ * the session was closed.
+ */
+static int
+session_tls_connect(struct session *se, struct relay_upstream *ru)
+{
+	const struct listener_config	*lc = se->se_conf;
+	struct session_side		*s = &se->se_upstream;
+	struct timeval			 tv;
+	char				 hdr[PROXY_HDR_MAX];
+	int				 n, fd = s->ss_io.io_fd;
+
+	if (lc->lc_proxy_protocol != 0) {
+		if ((n = session_proxy_header(se, hdr)) == -1)
+			return -1;
+		if (send(fd, hdr, (size_t)n, MSG_NOSIGNAL) != n) {
+			se->se_error = errno != 0 ? errno : EAGAIN;
+			session_close(se, SESSION_END_UPSTREAM_RESET);
+			return -1;
+		}
+	}
+	if (io_tls_client_init(&s->ss_io, fd, lc->lc_tls_client,
+	    lc->lc_tls.ct_upstream_sni != NULL ? NULL : ru->ru_host) == -1) {
+		session_close(se, SESSION_END_NO_MEMORY);
+		return -1;
+	}
+	session_set_stage(se, SESSION_TLS_CONNECT);
+	/* The handshake has connect_timeout; then the idle timer again. */
+	if (se->se_timer_on)
+		event_del(&se->se_timer);
+	tv = clock_tv(lc->lc_connect_timeout);
+	se->se_timer_on = evtimer_add(&se->se_timer, &tv) == 0;
+	side_events_assign(s);
+	return session_handshake(s);
 }
 
 static void
@@ -1090,19 +1192,96 @@ session_connected(int fd, int error, struct relay_upstream *ru, void *arg)
 	io_raw_init(&se->se_upstream.ss_io, fd);
 	if (se->se_conf->lc_upstream_protocol != IPPROTO_MPTCP)
 		se->se_upstream.ss_mptcp.state = SIDE_MPTCP_NO;
-	session_set_stage(se, SESSION_RELAYING);
-	side_events_assign(&se->se_client);
-	side_events_assign(&se->se_upstream);
-	se->se_client.ss_ev.read = true;
-	se->se_upstream.ss_ev.read = true;
-	session_touch(se);
+	if (se->se_conf->lc_tls_client != NULL) {
+		if (session_tls_connect(se, ru) == 0)
+			session_sync(se);
+		return;
+	}
 	if (se->se_conf->lc_proxy_protocol != 0 && session_proxy_out(se) == -1)
 		return;
-	/* A header, or bytes that came after the client's own header. */
-	if (se->se_client.ss_buf != NULL && session_flush(&se->se_client) == -1)
+	session_relay(se);
+}
+
+/*
+ * Drive the TLS handshake of side s (the client's in tls_accept, the
+ * upstream's in tls_connect); when done, go on to the next stage.
+ * Returns -1 when the session was closed.
+ */
+static int
+session_handshake(struct session_side *s)
+{
+	struct session	*se = s->ss_se;
+	const char	*why;
+	struct timeval	 tv;
+
+	if (io_handshake(&s->ss_io) == -1) {
+		if (errno == EAGAIN) {
+			s->ss_ev.read = true;	/* as io_rd_want says */
+			return 0;
+		}
+		why = io_tls_error(&s->ss_io);
+		if (why == NULL)
+			why = strerror(errno);
+		if (se->se_stage == SESSION_TLS_ACCEPT) {
+			session_refuse(se, RELAY_REFUSED_TLS_HANDSHAKE, "%s",
+			    why);
+			return -1;
+		}
+		se->se_tls_error = strdup(why);
+		session_close(se, SESSION_END_TLS_HANDSHAKE);
+		return -1;
+	}
+	s->ss_ev.read = false;
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_debug("%s: session %llu: TLS %s with the %s%s%s",
+		    se->se_conf->lc_name, (unsigned long long)se->se_id,
+		    io_tls_version(&s->ss_io), side_name(s),
+		    io_tls_resumed(&s->ss_io) ? ", resumed" : "",
+		    io_tls_alpn(&s->ss_io) != NULL ? ", ALPN " : "");
+	if (se->se_stage == SESSION_TLS_ACCEPT) {
+		session_connect(se);
+		return 0;
+	}
+	/* Connected and verified: the idle timer again, and relay. */
+	if (se->se_timer_on)
+		event_del(&se->se_timer);
+	se->se_timer_on = false;
+	if (se->se_conf->lc_idle_timeout > 0) {
+		tv = clock_tv(se->se_conf->lc_idle_timeout);
+		se->se_timer_on = evtimer_add(&se->se_timer, &tv) == 0;
+	}
+	session_relay(se);
+	return 0;
+}
+
+/*
+ * The client is admitted (allowed, its PROXY header read): its TLS
+ * handshake, or the upstream connect.
+ */
+static void
+session_admitted(struct session *se)
+{
+	struct session_side	*s = &se->se_client;
+	struct timeval		 tv;
+
+	if (se->se_conf->lc_tls_server == NULL) {
+		session_connect(se);
 		return;
-	session_sync(se);
-	side_kick(&se->se_client);
+	}
+	if (io_tls_server_init(&s->ss_io, s->ss_io.io_fd,
+	    se->se_conf->lc_tls_server) == -1) {
+		session_refuse(se, RELAY_REFUSED_TLS_HANDSHAKE, "out of memory");
+		return;
+	}
+	session_set_stage(se, SESSION_TLS_ACCEPT);
+	/* The PROXY header's timer goes on; else one starts now. */
+	if (!se->se_timer_on) {
+		tv = clock_tv(se->se_conf->lc_handshake_timeout);
+		se->se_timer_on = evtimer_add(&se->se_timer, &tv) == 0;
+	}
+	side_events_assign(s);
+	if (session_handshake(s) == 0)
+		session_sync(se);
 }
 
 /* The session is admitted: connect to the upstream. */
@@ -1168,6 +1347,7 @@ session_proxy_in(struct session_side *s)
 	struct proxy_hdr	 h;
 	const char		*why;
 	ssize_t			 n;
+	bool			 complete;
 
 	if ((rb = s->ss_buf) == NULL) {
 		if ((rb = relay_buf_get(se->se_ctx)) == NULL) {
@@ -1176,8 +1356,12 @@ session_proxy_in(struct session_side *s)
 		}
 		s->ss_buf = rb;
 	}
-	n = io_read(&s->ss_io, rb->rb_data + rb->rb_len,
-	    PROXY_PARSE_MAX - rb->rb_len);
+	/*
+	 * Peek, and take from the socket only the header's bytes: what
+	 * follows is the client's, perhaps its TLS handshake.
+	 */
+	n = recv(s->ss_io.io_fd, rb->rb_data + rb->rb_len,
+	    PROXY_PARSE_MAX - rb->rb_len, MSG_PEEK);
 	if (n == 0) {
 		session_refuse(se, RELAY_REFUSED_PROXY_HEADER, "the client "
 		    "ended its stream after %u bytes, before a complete header",
@@ -1185,29 +1369,36 @@ session_proxy_in(struct session_side *s)
 		return -1;
 	}
 	if (n < 0) {
-		if (errno == EAGAIN)
+		if (errno == EAGAIN || errno == EINTR)
 			return 0;
 		session_refuse(se, RELAY_REFUSED_PROXY_HEADER, "%s after %u "
 		    "bytes, before a complete header", strerror(errno),
 		    rb->rb_len);
 		return -1;
 	}
-	rb->rb_len += (uint32_t)n;
-	switch (proxy_parse(rb->rb_data, rb->rb_len, &h, &why)) {
+	switch (proxy_parse(rb->rb_data, rb->rb_len + (size_t)n, &h, &why)) {
 	case 0:
-		return 0;	/* more to come, within handshake_timeout */
+		/* All of it is header: take it, and wait for the rest. */
+		complete = false;
+		break;
 	case -1:
 		session_refuse(se, RELAY_REFUSED_PROXY_HEADER, "%s", why);
 		return -1;
+	default:
+		complete = true;
+		n = (ssize_t)h.ph_len - (ssize_t)rb->rb_len;
+		break;
 	}
-	/* What came after the header is the client's first data. */
-	rb->rb_off = (uint32_t)h.ph_len;
-	rb->rb_len -= (uint32_t)h.ph_len;
-	s->ss_bytes += rb->rb_len;
-	if (rb->rb_len == 0) {
-		relay_buf_put(se->se_ctx, rb);
-		s->ss_buf = NULL;
+	if (read(s->ss_io.io_fd, rb->rb_data + rb->rb_len, (size_t)n) != n) {
+		session_refuse(se, RELAY_REFUSED_PROXY_HEADER, "the socket "
+		    "lost bytes it had shown: %s", strerror(errno));
+		return -1;
 	}
+	rb->rb_len += (uint32_t)n;
+	if (!complete)
+		return 0;	/* more to come, within handshake_timeout */
+	relay_buf_put(se->se_ctx, rb);
+	s->ss_buf = NULL;
 	s->ss_ev.read = false;		/* until the upstream is there */
 	se->se_pp_mptcp = h.ph_mptcp;
 	if (!h.ph_local) {
@@ -1224,7 +1415,7 @@ session_proxy_in(struct session_side *s)
 		    h.ph_version, h.ph_len, h.ph_local ? " (local)" : "");
 	if (!session_permitted(se))
 		return -1;
-	session_connect(se);
+	session_admitted(se);
 	return 0;
 }
 
@@ -1276,7 +1467,7 @@ session_start(struct session_ctx *sc, struct relay *rl, struct config *cf,
 
 	if (!conf->lc_accept_proxy) {
 		if (session_permitted(se))
-			session_connect(se);
+			session_admitted(se);
 		return 0;
 	}
 	if (!acl_empty(&conf->lc_accept_proxy_from) &&
@@ -1303,11 +1494,33 @@ session_log(struct session *se, enum session_end reason)
 	char				 client[SOCK_NTOP_MAX];
 	char				 upstream[CONFIG_ADDRTEXT_MAX];
 	char				 upmptcp[64] = "", error[64] = "";
+	char				 tls[512] = "", subject[256];
 	uint64_t			 ms;
-	const char			*ename;
+	const char			*ename, *v;
+	size_t				 off = 0, i;
 
 	if (!log_enabled(LOG_LVL_INFO))
 		return;
+	/* TLS: the versions, a verified client, why a handshake failed. */
+	if ((v = io_tls_version(&se->se_client.ss_io)) != NULL)
+		off += (size_t)snprintf(tls + off, sizeof(tls) - off,
+		    " tls=%s", v);
+	if (off < sizeof(tls) && io_tls_subject(&se->se_client.ss_io, subject,
+	    sizeof(subject)) != -1)
+		off += (size_t)snprintf(tls + off, sizeof(tls) - off,
+		    " tls_client=%s", subject);
+	if (off < sizeof(tls) &&
+	    (v = io_tls_version(&se->se_upstream.ss_io)) != NULL)
+		off += (size_t)snprintf(tls + off, sizeof(tls) - off,
+		    " upstream_tls=%s", v);
+	if (off < sizeof(tls) && se->se_tls_error != NULL) {
+		/* The reason last, quoted: it has blanks. */
+		for (i = 0; se->se_tls_error[i] != '\0'; i++)
+			if (se->se_tls_error[i] == '"')
+				se->se_tls_error[i] = '\'';
+		snprintf(tls + off, sizeof(tls) - off, " tls_error=\"%s\"",
+		    se->se_tls_error);
+	}
 	sock_ntop((const struct sockaddr *)&se->se_peer, client,
 	    sizeof(client));
 	if (se->se_up != NULL)
@@ -1332,14 +1545,14 @@ session_log(struct session *se, enum session_end reason)
 		    " tries=%d", se->se_tries);
 	ms = clock_ms() - se->se_start;
 	log_info("%s: client=%s upstream=%s mptcp=%s subflows=%u%s "
-	    "bytes_in=%llu bytes_out=%llu duration=%llu.%03llus end=%s%s",
+	    "bytes_in=%llu bytes_out=%llu duration=%llu.%03llus end=%s%s%s",
 	    lc->lc_name, client, upstream,
 	    se->se_client.ss_mptcp.state == SIDE_MPTCP_YES ? "yes" : "no",
 	    se->se_client.ss_mptcp.most, upmptcp,
 	    (unsigned long long)se->se_client.ss_bytes,
 	    (unsigned long long)se->se_upstream.ss_bytes,
 	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
-	    session_end_name(reason), error);
+	    session_end_name(reason), error, tls);
 }
 
 /* Free one side; abort makes its peer see a reset instead of a FIN. */
@@ -1400,6 +1613,7 @@ session_free(struct session *se, bool abort_client, bool abort_upstream)
 		    __ATOMIC_RELAXED);
 	relay_upset_put(se->se_upset);
 	free(se->se_pp_dst);
+	free(se->se_tls_error);
 
 	TAILQ_REMOVE(&sc->sc_sessions, se, se_entry);
 	__atomic_sub_fetch(&sc->sc_count, 1, __ATOMIC_RELAXED);

@@ -439,13 +439,22 @@ def parse_session_line(line):
     if not m:
         return None
     fields = {"name": m.group("name"), "keys": []}
-    for tok in m.group("fields").split(" "):
-        key, sep, value = tok.partition("=")
-        if not sep:
+    # key=value, blank-separated; a value with blanks (tls_error) is
+    # double-quoted and holds no double quote; nothing else is escaped.
+    text = m.group("fields")
+    for tok in FIELD_RE.finditer(text):
+        if tok.group("bad") is not None:
             raise Failure(f"session line has a field without '=': {line!r}")
+        key, value = tok.group("key"), tok.group("value")
+        if value.startswith('"'):
+            value = value[1:-1]
         fields["keys"].append(key)
         fields[key] = value
     return fields
+
+
+FIELD_RE = re.compile(r'(?:(?P<key>[a-z_]+)=(?P<value>"[^"]*"|[^\s"]*)'
+                      r'|(?P<bad>\S+))(?:\s+|$)')
 
 
 def split_addr(text):
@@ -737,6 +746,34 @@ class Peer:
                 self.proc.kill()
                 self.proc.wait(10)
         self.log.close()
+
+
+def start_nginx(peers, tmp_path, port, http):
+    """Debian's nginx on 127.0.0.1:port (the peers fixture runs it and
+    stops it), with the directives http in its http block (one server
+    listening on port, at least): one process, as root, so that it reads
+    the test's files; its temporary files and pid under tmp_path."""
+    nginx = need_program("/usr/sbin/nginx", "nginx-light")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp_path}/nginx.pid;
+error_log stderr;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {tmp_path}/body;
+    proxy_temp_path {tmp_path}/proxy;
+    fastcgi_temp_path {tmp_path}/fastcgi;
+    uwsgi_temp_path {tmp_path}/uwsgi;
+    scgi_temp_path {tmp_path}/scgi;
+{http}
+}}
+""")
+    peers([nginx, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)],
+          tmp_path / "nginx.out")
+    wait_port(port)
 
 
 def wait_port(port, host="127.0.0.1", timeout=15):

@@ -18,8 +18,8 @@ import pytest
 
 from helpers import (GLOBAL_SECTION, KIB, check_session, connect,
                      echo_exchange, echo_handler, free_port, is_mptcp,
-                     need_program, recv_exactly, recv_to_eof, wait_closed,
-                     wait_port, wait_until)
+                     need_program, recv_exactly, recv_to_eof, start_nginx,
+                     wait_closed, wait_port, wait_until)
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 TLV_MPTCP = 0xE7
@@ -514,34 +514,16 @@ def test_nginx_legacy_service_sees_client_ips(relayd, peers, tmp_path):
     """The README's example: nginx from Debian, unmodified but for
     'listen ... proxy_protocol', logs $proxy_protocol_addr: the MPTCP
     client's address, not 127.0.0.1 of the relay."""
-    nginx = need_program("/usr/sbin/nginx", "nginx-light")
     nport, port = free_port(), free_port()
-    conf = tmp_path / "nginx.conf"
     access = tmp_path / "access.log"
-    conf.write_text(f"""
-daemon off;
-worker_processes 1;
-pid {tmp_path}/nginx.pid;
-error_log stderr;
-events {{ worker_connections 64; }}
-http {{
-    client_body_temp_path {tmp_path}/body;
-    proxy_temp_path {tmp_path}/proxy;
-    fastcgi_temp_path {tmp_path}/fastcgi;
-    uwsgi_temp_path {tmp_path}/uwsgi;
-    scgi_temp_path {tmp_path}/scgi;
+    start_nginx(peers, tmp_path, nport, f"""
     log_format pp 'client=$proxy_protocol_addr:$proxy_protocol_port '
                   'peer=$remote_addr "$request" $status';
     access_log {access} pp;
     server {{
         listen 127.0.0.1:{nport} proxy_protocol;
         location / {{ return 200 "hello from nginx\\n"; }}
-    }}
-}}
-""")
-    peers([nginx, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)],
-          tmp_path / "nginx.out")
-    wait_port(nport)
+    }}""")
     d = relayd(GLOBAL_SECTION + listener("web", f"[::1]:{port}",
                                          f"127.0.0.1:{nport}",
                                          "proxy_protocol = v1\n"))

@@ -35,14 +35,9 @@ struct unsupported_key {
 };
 
 static const struct unsupported_key unsupported_keys[] = {
-	{ false, "tls_cert", "cert.pem" },
-	{ false, "tls_client_ca", "ca.pem" },
 	{ false, "transparent", "tproxy" },
-	{ false, "tls_key", "key.pem" },
-	{ false, "upstream_tls", "yes" },
-	{ false, "upstream_tls_ca", "ca.pem" },
-	{ false, "upstream_tls_verify", "no" },
-	{ false, "upstream_tls_sni", "example.org" },
+	{ false, "destination_allow", "0.0.0.0/0" },
+	{ false, "destination_deny", "10.0.0.0/8" },
 	{ false, "destination_ports", "80 443" },
 };
 
@@ -1004,6 +999,81 @@ START_TEST(test_no_listener)
 }
 END_TEST
 
+/*
+ * The TLS keys: each tls_key goes with the tls_cert before it, the others
+ * need the key that turns their side on, and every problem is on its line.
+ */
+START_TEST(test_tls_keys_need_their_partner)
+{
+	struct config_diag	 d;
+
+	LOAD_FAILS("[web]\n"					/* 1 */
+	    LISTENER_BODY					/* 2, 3 */
+	    "tls_key = a.key\n"				/* 4 */
+	    "tls_client_ca = ca.pem\n"				/* 5 */
+	    "tls_alpn = h2\n"					/* 6 */
+	    "upstream_tls_sni = example.org\n"			/* 7 */
+	    "upstream_tls_verify = maybe\n", &d);		/* 8 */
+	assert_diag(&d, "t.ini:4: tls_key: no 'tls_cert' before it that it "
+	    "could go with (each tls_key follows its tls_cert)");
+	assert_diag(&d, "t.ini:5: 'tls_client_ca' needs 'tls_cert' in [web]");
+	assert_diag(&d, "t.ini:6: 'tls_alpn' needs 'tls_cert' in [web]");
+	assert_diag(&d, "t.ini:7: the upstream_tls_* keys need "
+	    "'upstream_tls = yes' in [web]");
+	assert_diag_prefix(&d, "t.ini:8: upstream_tls_verify: invalid value "
+	    "'maybe': ");
+	assert_diag_count(&d, 5);
+	config_diag_free(&d);
+
+	LOAD_FAILS("[web]\n" LISTENER_BODY
+	    "upstream_tls = yes\n"				/* 4 */
+	    "upstream_tls_key = c.key\n", &d);			/* 5 */
+	assert_diag(&d, "t.ini:5: 'upstream_tls_key' needs "
+	    "'upstream_tls_cert' in [web]");
+	assert_diag_count(&d, 1);
+	config_diag_free(&d);
+
+	/* A second tls_key for one tls_cert. */
+	LOAD_FAILS("[web]\n" LISTENER_BODY
+	    "tls_cert = /nonexistent/a.pem\n"			/* 4 */
+	    "tls_key = /nonexistent/a.key\n"			/* 5 */
+	    "tls_key = /nonexistent/b.key\n", &d);		/* 6 */
+	assert_diag(&d, "t.ini:6: tls_key: no 'tls_cert' before it that it "
+	    "could go with (each tls_key follows its tls_cert)");
+	assert_diag_prefix(&d, "t.ini:4: cannot load certificate "
+	    "/nonexistent/a.pem: ");
+	config_diag_free(&d);
+}
+END_TEST
+
+/*
+ * The files are read while the configuration is (so -t finds them), and
+ * a relative name is taken from the configuration file's directory.
+ */
+START_TEST(test_tls_files_are_read_at_load)
+{
+	struct config_diag	 d;
+	struct config		*cf;
+	char			 path[256], want[512], *slash;
+	const char		 text[] = "[web]\n" LISTENER_BODY
+	    "tls_cert = no-such.pem\n"				/* 4 */
+	    "upstream_tls = yes\n"				/* 5 */
+	    "upstream_tls_ca = /nonexistent/ca.pem\n";		/* 6 */
+
+	cf = load_file(text, sizeof(text) - 1, &d, path, sizeof(path));
+	ck_assert_ptr_null(cf);
+	slash = strrchr(path, '/');
+	ck_assert_ptr_nonnull(slash);
+	snprintf(want, sizeof(want), "%s:4: cannot load certificate %.*s/"
+	    "no-such.pem: ", path, (int)(slash - path), path);
+	assert_diag_prefix(&d, want);
+	snprintf(want, sizeof(want), "%s:6: ", path);
+	assert_diag_prefix(&d, want);
+	assert_diag_count(&d, 2);
+	config_diag_free(&d);
+}
+END_TEST
+
 START_TEST(test_all_errors_in_one_load)
 {
 	struct config_diag	 d;
@@ -1020,7 +1090,7 @@ START_TEST(test_all_errors_in_one_load)
 	    "[api]\n"					/* 10 */
 	    "listen = 127.0.0.1:8002\n"			/* 11 */
 	    "this is not ini\n"				/* 12 */
-	    "tls_cert = a.pem\n", &d);		/* 13 */
+	    "transparent = tproxy\n", &d);		/* 13 */
 	assert_diag_prefix(&d, "t.ini:2: log_level: invalid value 'loud': ");
 	assert_diag(&d, "t.ini:3: unknown key 'frobnicate' in [global]");
 	assert_diag(&d, "t.ini:7: backlog: invalid value 'abc': not a number");
@@ -1028,7 +1098,7 @@ START_TEST(test_all_errors_in_one_load)
 	    "not a boolean (use yes/no, true/false, on/off or 1/0)");
 	assert_diag(&d, "t.ini:12: syntax error: expected '[section]' or "
 	    "'key = value'");
-	assert_diag(&d, "t.ini:13: key 'tls_cert' is not supported by "
+	assert_diag(&d, "t.ini:13: key 'transparent' is not supported by "
 	    "this version");
 	assert_diag(&d, "t.ini:10: [api]: missing 'upstream'");
 	assert_diag_count(&d, 7);
@@ -1943,6 +2013,8 @@ config_suite(void)
 	tcase_add_test(tc, test_invalid_section_name);
 	tcase_add_test(tc, test_no_listener);
 	tcase_add_test(tc, test_all_errors_in_one_load);
+	tcase_add_test(tc, test_tls_keys_need_their_partner);
+	tcase_add_test(tc, test_tls_files_are_read_at_load);
 	tcase_add_test(tc, test_problems_in_line_order);
 	tcase_add_loop_test(tc, test_line_numbers, 0, 2);
 	tcase_add_test(tc, test_line_numbers_after_long_comment);

@@ -47,12 +47,19 @@ START_TEST(test_stage_moves)
 		enum session_stage	from, to;
 	} allowed[] = {
 		{ SESSION_ACCEPTED, SESSION_PROXY_IN },
+		{ SESSION_ACCEPTED, SESSION_TLS_ACCEPT },
 		{ SESSION_ACCEPTED, SESSION_CONNECTING },
 		{ SESSION_ACCEPTED, SESSION_CLOSED },
+		{ SESSION_PROXY_IN, SESSION_TLS_ACCEPT },
 		{ SESSION_PROXY_IN, SESSION_CONNECTING },
 		{ SESSION_PROXY_IN, SESSION_CLOSED },
+		{ SESSION_TLS_ACCEPT, SESSION_CONNECTING },
+		{ SESSION_TLS_ACCEPT, SESSION_CLOSED },
+		{ SESSION_CONNECTING, SESSION_TLS_CONNECT },
 		{ SESSION_CONNECTING, SESSION_RELAYING },
 		{ SESSION_CONNECTING, SESSION_CLOSED },
+		{ SESSION_TLS_CONNECT, SESSION_RELAYING },
+		{ SESSION_TLS_CONNECT, SESSION_CLOSED },
 		{ SESSION_RELAYING, SESSION_DRAINING },
 		{ SESSION_RELAYING, SESSION_CLOSED },
 		{ SESSION_DRAINING, SESSION_CLOSED },
@@ -87,6 +94,9 @@ START_TEST(test_stage_and_end_names)
 {
 	ck_assert_str_eq(session_stage_name(SESSION_ACCEPTED), "accepted");
 	ck_assert_str_eq(session_stage_name(SESSION_PROXY_IN), "proxy_in");
+	ck_assert_str_eq(session_stage_name(SESSION_TLS_ACCEPT), "tls_accept");
+	ck_assert_str_eq(session_stage_name(SESSION_TLS_CONNECT),
+	    "tls_connect");
 	ck_assert_str_eq(session_stage_name(SESSION_CONNECTING), "connecting");
 	ck_assert_str_eq(session_stage_name(SESSION_RELAYING), "relaying");
 	ck_assert_str_eq(session_stage_name(SESSION_DRAINING), "draining");
