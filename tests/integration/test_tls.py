@@ -13,6 +13,7 @@ import re
 import signal
 import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -393,6 +394,57 @@ def test_proxy_header_then_tls(relayd, backend, pki):
     c.close()
     rec = d.wait_session(8888)
     assert rec["client"] == "198.18.8.8:8888" and rec["tls"], rec
+
+
+@pytest.mark.deadline(120)
+def test_tls_workers_share_contexts_and_resume(relayd, backend, pki):
+    """workers = 2: every event loop uses the one TLS context (and its
+    session cache) at once; clients resume sessions whichever loop served
+    them first, and a reload in the middle hands new sessions the new
+    context while the open ones go on. Under ThreadSanitizer in CI."""
+    crt, key = pki.issue("w", "w.test", ["DNS:w.test"])
+    be = backend()
+    port = free_port()
+    d = relayd(GLOBAL_SECTION + "workers = 2\n" + listener(
+        "wtls", f"127.0.0.1:{port}", be.addr,
+        f"tls_cert = {crt}\ntls_key = {key}\n"))
+    ctx = client_context(pki)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2   # resumption by session
+    errors, resumed = [], []
+
+    def client(i):
+        try:
+            session = None
+            for j in range(10):
+                raw = connect("127.0.0.1", port, mptcp=True, timeout=30)
+                c = ctx.wrap_socket(raw, server_hostname="w.test",
+                                    session=session)
+                data = f"{i}.{j}".encode()
+                assert tls_echo(c, data) == data
+                resumed.append(c.session_reused)
+                session = c.session
+                c.unwrap()
+                c.close()
+        except Exception as e:      # reported below, with the others
+            errors.append(f"client {i}: {e!r}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    mark = d.mark()
+    d.send_signal(signal.SIGHUP)
+    d.wait_line(r"^notice: reloaded ", 30, start=mark)
+    for t in threads:
+        t.join(90)
+    assert not any(t.is_alive() for t in threads), "clients still running"
+    assert errors == [], errors
+    assert len(resumed) == 80
+    # Most connections after each client's first resumed (a reload
+    # starts a new cache, so a few may not).
+    assert sum(resumed) >= 40, sum(resumed)
+    wait_until(lambda: len(d.sessions()) == 80, 30, what="80 session lines")
+    assert all(s["end"] == "client_close" and s["tls"] == "TLSv1.2"
+               for s in d.sessions()), d.text()
 
 
 # --- originating ---------------------------------------------------------------------
