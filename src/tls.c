@@ -6,6 +6,7 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -55,6 +56,9 @@
 #define TLS_SID_CTX	"mptcp-relayd"
 
 #define TLS_REASON_MAX	256
+
+/* The largest certificate, key or CA file read (see tls_file_ok()). */
+#define TLS_FILE_MAX	(16 << 20)
 
 struct tls_server {
 	unsigned	 ts_refcnt;	/* atomic */
@@ -221,6 +225,38 @@ tls_ctx_new(struct tls_build *tb, bool server, int line)
 }
 
 /*
+ * Whether path names a file that OpenSSL may read whole: a FIFO or a
+ * terminal would block the load (a reload or -t would never end), a
+ * device such as /dev/zero would never end either, and a directory is a
+ * mistake. A CA bundle is a few hundred KiB: TLS_FILE_MAX is plenty. 0,
+ * or -1 after reporting as "<what> <path>: ...".
+ */
+static int
+tls_file_ok(struct tls_build *tb, int line, const char *what,
+    const char *path)
+{
+	struct stat	st;
+
+	if (stat(path, &st) == -1) {
+		tls_report(tb, line, "%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		tls_report(tb, line, "%s %s: not a regular file (%s)", what,
+		    path, S_ISDIR(st.st_mode) ? "a directory" :
+		    S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ?
+		    "a socket" : "a device");
+		return -1;
+	}
+	if (st.st_size > TLS_FILE_MAX) {
+		tls_report(tb, line, "%s %s: larger than %d MiB", what, path,
+		    TLS_FILE_MAX >> 20);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Load the certificate (and its chain) and private key of kp into ctx.
  * 0, or -1 after reporting.
  */
@@ -237,6 +273,10 @@ tls_ctx_keypair(struct tls_build *tb, SSL_CTX *ctx,
 	bool		 asked = false;
 	int		 ret;
 
+	if (tls_file_ok(tb, kp->tk_cert_line, "cannot load certificate",
+	    kp->tk_cert) == -1 || (key != kp->tk_cert && tls_file_ok(tb,
+	    keyline, "cannot load private key", key) == -1))
+		return -1;
 	if (SSL_CTX_use_certificate_chain_file(ctx, kp->tk_cert) != 1) {
 		tls_report_ssl(tb, kp->tk_cert_line, "cannot load certificate",
 		    kp->tk_cert);
@@ -296,6 +336,8 @@ tls_load_ca(struct tls_build *tb, const char *path, int line,
 	unsigned long		 e;
 	int			 count = 0;
 
+	if (tls_file_ok(tb, line, "cannot read CA file", path) == -1)
+		return -1;
 	if ((bio = BIO_new_file(path, "r")) == NULL) {
 		tls_report_ssl(tb, line, "cannot read CA file", path);
 		return -1;

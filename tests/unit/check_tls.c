@@ -98,6 +98,7 @@ static struct {
 	char	enc_key[PATH_MAX];	/* a.test's, with a passphrase */
 	char	empty[PATH_MAX];
 	char	garbage[PATH_MAX];
+	char	fifo[PATH_MAX];		/* a FIFO nobody writes to */
 	char	missing[PATH_MAX];	/* never made */
 } pki;
 
@@ -231,6 +232,7 @@ pki_make(void)
 	pki_path(pki.enc_key, "enc.key");
 	pki_path(pki.empty, "empty.pem");
 	pki_path(pki.garbage, "garbage.pem");
+	pki_path(pki.fifo, "fifo.pem");
 	pki_path(pki.missing, "missing.pem");
 
 	MUST_NONNULL(cakey = EVP_EC_gen("P-256"));
@@ -261,6 +263,7 @@ pki_make(void)
 	MUST_NONNULL(f = fopen(pki.garbage, "w"));
 	fputs("this is not PEM\n", f);
 	fclose(f);
+	MUST_EQ(mkfifo(pki.fifo, 0600), 0);
 
 	X509_free(ca);
 	X509_free(ca2);
@@ -275,7 +278,7 @@ pki_remove(void)
 		pki.ca, pki.ca2, pki.a_crt, pki.a_key, pki.b_pem, pki.c_crt,
 		pki.c_key, pki.x_crt, pki.x_key, pki.ip_crt, pki.ip_key,
 		pki.cl_crt, pki.cl_key, pki.cl2_crt, pki.cl2_key, pki.enc_key,
-		pki.empty, pki.garbage,
+		pki.empty, pki.garbage, pki.fifo,
 	};
 	size_t		 i;
 
@@ -762,6 +765,22 @@ static const struct {
 	{ "a_crt", "enc_key", NULL, NULL, 11,
 	    { "cannot load private key", "enc.key",
 	    "protected by a passphrase, which is not supported" } },
+	/*
+	 * Files OpenSSL would block on or never finish: refused before it
+	 * opens them (a reload or -t must end).
+	 */
+	{ "fifo", NULL, NULL, NULL, 10,
+	    { "cannot load certificate", "fifo.pem",
+	    "not a regular file (a FIFO)" } },
+	{ "a_crt", "zero", NULL, NULL, 11,
+	    { "cannot load private key", "/dev/zero",
+	    "not a regular file (a device)" } },
+	{ "dir", NULL, NULL, NULL, 10,
+	    { "cannot load certificate", "", "not a regular file "
+	    "(a directory)" } },
+	{ "a_crt", "a_key", "fifo", NULL, 20,
+	    { "cannot read CA file", "fifo.pem",
+	    "not a regular file (a FIFO)" } },
 	{ "a_crt", "a_key", "missing", NULL, 20,
 	    { "cannot read CA file", "missing.pem",
 	    "No such file or directory" } },
@@ -789,7 +808,8 @@ pki_named(const char *name)
 		{ "missing", pki.missing }, { "garbage", pki.garbage },
 		{ "empty", pki.empty }, { "a_crt", pki.a_crt },
 		{ "a_key", pki.a_key }, { "c_key", pki.c_key },
-		{ "enc_key", pki.enc_key },
+		{ "enc_key", pki.enc_key }, { "fifo", pki.fifo },
+		{ "zero", "/dev/zero" }, { "dir", pki.dir },
 	};
 	size_t	i;
 
