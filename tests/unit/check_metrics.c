@@ -189,31 +189,6 @@ START_TEST(test_histogram_cumulative)
 }
 END_TEST
 
-/* The session end's hook puts each count in its bucket and the sum. */
-START_TEST(test_subflow_buckets)
-{
-	static const unsigned	seen[] = { 0, 1, 1, 2, 3, 4, 5, 8, 9, 200 };
-	static const uint64_t	want[RELAY_SUBFLOW_NBOUNDS + 1] = {
-		3, 1, 1, 1, 2, 2
-	};
-	struct relay_counters	c;
-	uint64_t		sum = 0;
-	size_t			i;
-
-	memset(&c, 0, sizeof(c));
-	for (i = 0; i < sizeof(seen) / sizeof(seen[0]); i++) {
-		relay_count_subflows(&c, seen[i]);
-		sum += seen[i];
-	}
-	for (i = 0; i <= RELAY_SUBFLOW_NBOUNDS; i++)
-		ck_assert_msg(c.rc_subflows[i] == want[i],
-		    "bucket %zu: %llu, want %llu", i,
-		    (unsigned long long)c.rc_subflows[i],
-		    (unsigned long long)want[i]);
-	ck_assert_uint_eq(c.rc_subflows_sum, sum);
-}
-END_TEST
-
 START_TEST(test_double_shortest)
 {
 	struct metrics_buf	mb;
@@ -558,7 +533,6 @@ metrics_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("daemon");
-	tcase_add_test(tc, test_subflow_buckets);
 	tcase_add_test(tc, test_blackhole_rise);
 	tcase_add_test(tc, test_render_relay_set);
 	suite_add_tcase(s, tc);
