@@ -114,6 +114,22 @@ refs(const unsigned *refcnt)
 	return __atomic_load_n(refcnt, __ATOMIC_RELAXED);
 }
 
+static const char named_config[] =
+    "[web]\nlisten = 127.0.0.1:1000\n"
+    "upstream = up.example.test:80\nupstream = 127.0.0.9:81\n";
+
+/* A relay for named_config, which only the relay's reference keeps. */
+static struct relay *
+named_relay(int nloops)
+{
+	struct config	*cf = load(named_config);
+	struct relay	*rl;
+
+	ck_assert_ptr_nonnull(rl = relay_new(cf, section(cf, 0), nloops));
+	config_unref(cf);
+	return rl;
+}
+
 /* --- the relay and its address set ---------------------------------------- */
 
 START_TEST(test_new_builds_the_address_set)
@@ -161,15 +177,11 @@ END_TEST
 /* A set a session holds outlives the relay's swap to a new one. */
 START_TEST(test_held_set_outlives_the_relay)
 {
-	struct config		*cf = load("[web]\nlisten = 127.0.0.1:1000\n"
-	    "upstream = 127.0.0.1:80\n");
-	struct relay		*rl = relay_new(cf, section(cf, 0), 1);
+	struct relay		*rl = named_relay(1);
 	struct relay_upset	*us;
 
-	ck_assert_ptr_nonnull(rl);
 	us = relay_upset_get(rl);
 	relay_unref(rl);
-	config_unref(cf);
 	/* Still ours: its addresses and their state can be read. */
 	ck_assert_int_eq(us->us_n, 1);
 	ck_assert_uint_eq(us->us_addrs[0].ru_st->rs_active, 0);
@@ -303,21 +315,15 @@ END_TEST
 
 /* --- DNS answers ------------------------------------------------------------ */
 
-static const char named_config[] =
-    "[web]\nlisten = 127.0.0.1:1000\n"
-    "upstream = up.example.test:80\nupstream = 127.0.0.9:81\n";
-
 START_TEST(test_resolved_rebuilds_keeping_state)
 {
-	struct config		*cf = load(named_config);
-	struct relay		*rl = relay_new(cf, section(cf, 0), 1);
+	struct relay		*rl = named_relay(1);
 	struct config_addr	 ans[3];
 	struct relay_upstate	*st9, *st2;
 	struct relay_upset	*us;
 	struct testutil_capture	 cap;
 	char			*text;
 
-	ck_assert_ptr_nonnull(rl);
 	/* The name has no address yet: only the other line's. */
 	ck_assert_int_eq(set_size(rl), 1);
 	ck_assert_ptr_nonnull(st9 = state_of(rl, "127.0.0.9", 81));
@@ -364,21 +370,18 @@ START_TEST(test_resolved_rebuilds_keeping_state)
 	ck_assert_ptr_eq(state_of(rl, "127.0.0.9", 81), st9);
 
 	relay_unref(rl);
-	config_unref(cf);
 }
 END_TEST
 
 /* The same answer in another order, no answer, another line: no change. */
 START_TEST(test_resolved_without_change)
 {
-	struct config		*cf = load(named_config);
-	struct relay		*rl = relay_new(cf, section(cf, 0), 1);
+	struct relay		*rl = named_relay(1);
 	struct config_addr	 ans[2];
 	struct relay_upset	*before, *after;
 	struct testutil_capture	 cap;
 	char			*text;
 
-	ck_assert_ptr_nonnull(rl);
 	ans[0] = addr("127.0.0.1", 80);
 	ans[1] = addr("127.0.0.2", 80);
 	relay_resolved(rl, 0, ans, 2);
@@ -400,20 +403,17 @@ START_TEST(test_resolved_without_change)
 	relay_upset_put(after);
 	relay_upset_put(before);
 	relay_unref(rl);
-	config_unref(cf);
 }
 END_TEST
 
 /* An answer longer than a name may have: the first CONFIG_ADDRS_MAX. */
 START_TEST(test_resolved_answer_capped)
 {
-	struct config		*cf = load(named_config);
-	struct relay		*rl = relay_new(cf, section(cf, 0), 1);
+	struct relay		*rl = named_relay(1);
 	struct config_addr	 ans[CONFIG_ADDRS_MAX + 3];
 	char			 ip[32];
 	int			 i;
 
-	ck_assert_ptr_nonnull(rl);
 	for (i = 0; i < CONFIG_ADDRS_MAX + 3; i++) {
 		snprintf(ip, sizeof(ip), "127.0.1.%d", i + 1);
 		ans[i] = addr(ip, 80);
@@ -425,7 +425,6 @@ START_TEST(test_resolved_answer_capped)
 	snprintf(ip, sizeof(ip), "127.0.1.%d", CONFIG_ADDRS_MAX + 1);
 	ck_assert_ptr_null(state_of(rl, ip, 80));
 	relay_unref(rl);
-	config_unref(cf);
 }
 END_TEST
 
@@ -438,11 +437,9 @@ END_TEST
  */
 START_TEST(test_resolved_to_another_lines_address)
 {
-	struct config		*cf = load(named_config);
-	struct relay		*rl = relay_new(cf, section(cf, 0), 1);
+	struct relay		*rl = named_relay(1);
 	struct config_addr	 ans = addr("127.0.0.1", 80);
 
-	ck_assert_ptr_nonnull(rl);
 	relay_resolved(rl, 0, &ans, 1);
 	ck_assert_int_eq(set_size(rl), 2);
 	ans = addr("127.0.0.9", 81);	/* the other line's address */
@@ -451,7 +448,6 @@ START_TEST(test_resolved_to_another_lines_address)
 	    "127.0.0.1:80 still in the set: the name no longer resolves to it");
 	ck_assert_int_eq(set_size(rl), 1);
 	relay_unref(rl);
-	config_unref(cf);
 }
 END_TEST
 
@@ -459,12 +455,10 @@ END_TEST
 
 START_TEST(test_counters_summed_over_loops)
 {
-	struct config		*cf = load(named_config);
-	struct relay		*rl = relay_new(cf, section(cf, 0), 3);
+	struct relay		*rl = named_relay(3);
 	struct relay_counters	 sum;
 	int			 l;
 
-	ck_assert_ptr_nonnull(rl);
 	for (l = 0; l < 3; l++) {
 		/* Each loop's block on a cache line of its own. */
 		ck_assert_uint_eq((uintptr_t)relay_counters(rl, l) % 64, 0);
@@ -488,7 +482,6 @@ START_TEST(test_counters_summed_over_loops)
 	relay_counters_sum(rl, &sum);
 	ck_assert_uint_eq(sum.rc_bytes_in, 600);
 	relay_unref(rl);
-	config_unref(cf);
 }
 END_TEST
 
@@ -541,15 +534,13 @@ count_loop(void *arg)
 /* Loops count in their own threads while another reads the sums. */
 START_TEST(test_counters_from_threads)
 {
-	struct config		*cf = load(named_config);
-	struct relay		*rl = relay_new(cf, section(cf, 0), NTHREADS);
+	struct relay		*rl = named_relay(NTHREADS);
 	struct counting		 ct[NTHREADS];
 	pthread_t		 th[NTHREADS];
 	struct relay_counters	 sum;
 	uint64_t		 last = 0;
 	int			 i;
 
-	ck_assert_ptr_nonnull(rl);
 	for (i = 0; i < NTHREADS; i++) {
 		ct[i] = (struct counting){ rl, i, 0, 0 };
 		ck_assert_int_eq(pthread_create(&th[i], NULL, count_loop,
@@ -568,7 +559,6 @@ START_TEST(test_counters_from_threads)
 	ck_assert_uint_eq(sum.rc_bytes_in, 3ULL * NADDS * NTHREADS);
 	ck_assert_uint_eq(sum.rc_ends[1], (uint64_t)NADDS * NTHREADS);
 	relay_unref(rl);
-	config_unref(cf);
 }
 END_TEST
 
@@ -576,11 +566,9 @@ END_TEST
 
 START_TEST(test_session_take_at_the_cap)
 {
-	struct config	*cf = load(named_config);
-	struct relay	*rl = relay_new(cf, section(cf, 0), 1);
+	struct relay	*rl = named_relay(1);
 	int		 i;
 
-	ck_assert_ptr_nonnull(rl);
 	for (i = 0; i < 3; i++)
 		ck_assert(relay_session_take(rl, 3));
 	ck_assert(!relay_session_take(rl, 3));
@@ -599,7 +587,6 @@ START_TEST(test_session_take_at_the_cap)
 		relay_session_out(rl);
 	ck_assert_uint_eq(rl->rl_sessions, 0);
 	relay_unref(rl);
-	config_unref(cf);
 }
 END_TEST
 
@@ -618,13 +605,11 @@ take_loop(void *arg)
 /* Threads racing for the last places never take more than the cap. */
 START_TEST(test_session_take_from_threads)
 {
-	struct config	*cf = load(named_config);
-	struct relay	*rl = relay_new(cf, section(cf, 0), 1);
+	struct relay	*rl = named_relay(1);
 	struct counting	 ct[NTHREADS];
 	pthread_t	 th[NTHREADS];
 	int		 i, total = 0;
 
-	ck_assert_ptr_nonnull(rl);
 	for (i = 0; i < NTHREADS; i++) {
 		ct[i] = (struct counting){ rl, 0, 1500, 0 };
 		ck_assert_int_eq(pthread_create(&th[i], NULL, take_loop,
@@ -637,7 +622,6 @@ START_TEST(test_session_take_from_threads)
 	ck_assert_int_eq(total, 1500);
 	ck_assert_uint_eq(rl->rl_sessions, 1500);
 	relay_unref(rl);
-	config_unref(cf);
 }
 END_TEST
 
