@@ -34,26 +34,13 @@
 #define NADDS		20000
 
 /*
- * A config from text; host names are taken as written, with no address
- * (CONFIG_LOAD_NO_RESOLVE), as if their first answer had not come yet.
+ * A config from text; host names are taken as written, with no address,
+ * as if their first answer had not come yet.
  */
 static struct config *
 load(const char *text)
 {
-	struct config_diag	 diag = { NULL, 0 };
-	struct config		*cf;
-	char			 path[] = "/tmp/check_relay.XXXXXX";
-	int			 fd;
-
-	ck_assert_int_ge(fd = mkstemp(path), 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	cf = config_load_flags(path, CONFIG_LOAD_NO_RESOLVE, &diag);
-	unlink(path);
-	ck_assert_msg(cf != NULL, "config: %s",
-	    diag.cd_count > 0 ? diag.cd_msgs[0] : "?");
-	config_diag_free(&diag);
-	return cf;
+	return testutil_config(text, CONFIG_LOAD_NO_RESOLVE);
 }
 
 static struct listener_config *

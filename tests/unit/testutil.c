@@ -27,6 +27,7 @@
 
 #include "clock.h"
 #include "compat.h"
+#include "config.h"
 #include "testutil.h"
 
 #define TESTUTIL_WHY_MAX	256
@@ -401,6 +402,26 @@ testutil_tcp_pair(int *c, int *a)
 	ck_assert_int_ge(*a = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
 	    SOCK_CLOEXEC), 0);
 	close(lfd);
+}
+
+struct config *
+testutil_config(const char *text, unsigned flags)
+{
+	struct config_diag	 diag = { NULL, 0 };
+	struct config		*cf;
+	char			 path[] = "/tmp/testutil_config.XXXXXX";
+	size_t			 len = strlen(text);
+	int			 fd;
+
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	cf = config_load_flags(path, flags, &diag);
+	unlink(path);
+	ck_assert_msg(cf != NULL, "config: %s",
+	    diag.cd_count > 0 ? diag.cd_msgs[0] : "?");
+	config_diag_free(&diag);
+	return cf;
 }
 
 int

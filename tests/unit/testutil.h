@@ -124,6 +124,14 @@ int	testutil_connect_lo(int proto, int port);
 void	testutil_tcp_pair(int *c, int *a);
 
 /*
+ * A config from text, as config_load_flags() reads it from a file (flags:
+ * CONFIG_LOAD_NO_RESOLVE takes host names with no address); fails the
+ * test with the first problem found. The caller holds its one reference.
+ */
+struct config;
+struct config *testutil_config(const char *text, unsigned flags);
+
+/*
  * Run every test of sr (srunner_run_all(sr, CK_ENV)), free sr and return
  * the program's exit status: EXIT_FAILURE when a test failed, else 77
  * when testutil_kernel_tests() left the kernel tests out (the reason is
