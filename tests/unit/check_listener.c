@@ -230,18 +230,7 @@ wait_accepted(struct tl *t, int n)
 static int
 client(int proto, int port)
 {
-	struct sockaddr_in	sin = { .sin_family = AF_INET };
-	int			fd;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(port);
-	ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, proto), 0);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		ck_assert_int_eq(errno, ECONNREFUSED);
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return testutil_try_connect_lo(proto, port);
 }
 
 /* A client of port is accepted and handed over. */

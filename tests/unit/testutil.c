@@ -378,7 +378,7 @@ testutil_listen_lo(int proto, int *port)
 }
 
 int
-testutil_connect_lo(int proto, int port)
+testutil_try_connect_lo(int proto, int port)
 {
 	struct sockaddr_in	sin = { .sin_family = AF_INET };
 	int			fd;
@@ -387,8 +387,20 @@ testutil_connect_lo(int proto, int port)
 	sin.sin_port = htons(port);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, proto);
 	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	ck_assert_msg(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
-	    "connect 127.0.0.1:%d: %s", port, strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+		return fd;
+	ck_assert_msg(errno == ECONNREFUSED, "connect 127.0.0.1:%d: %s",
+	    port, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+int
+testutil_connect_lo(int proto, int port)
+{
+	int	fd = testutil_try_connect_lo(proto, port);
+
+	ck_assert_msg(fd != -1, "connect 127.0.0.1:%d: refused", port);
 	return fd;
 }
 

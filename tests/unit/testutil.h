@@ -117,6 +117,9 @@ int	testutil_listen_lo(int proto, int *port);
 /* A blocking socket of protocol proto connected to 127.0.0.1:port. */
 int	testutil_connect_lo(int proto, int port);
 
+/* The same, or -1 when the connection is refused (nothing listens). */
+int	testutil_try_connect_lo(int proto, int port);
+
 /*
  * A connected TCP pair over loopback: *c the connecting end (blocking),
  * *a the accepted one (non-blocking).
