@@ -4,9 +4,9 @@
  */
 
 /*
- * The metrics as text (metrics.c) and the blackhole watch's arithmetic
- * (stats.c): all pure, no kernel needed. The parser of the kernel's
- * MPTcpExt counters is check_netstat's.
+ * The metrics as text (metrics.c): all pure, no kernel needed. The
+ * parser of the kernel's MPTcpExt counters is check_netstat's, the
+ * blackhole watch's arithmetic check_stats'.
  */
 
 #include "autoconf.h"
@@ -242,23 +242,6 @@ static const char netstat_text[] =
     "MPTcpExt: 12 3 2 18446744073709551615\n"
     "IpExt: InNoRoutes\n"
     "IpExt: 0\n";
-
-/* The watch warns once per rise, never at the first read. */
-START_TEST(test_blackhole_rise)
-{
-	uint64_t	last = 0;
-	bool		known = false;
-
-	ck_assert(!stats_blackhole_rose(&last, &known, 4));	/* baseline */
-	ck_assert(!stats_blackhole_rose(&last, &known, 4));
-	ck_assert(stats_blackhole_rose(&last, &known, 5));
-	ck_assert(!stats_blackhole_rose(&last, &known, 5));	/* once */
-	ck_assert(stats_blackhole_rose(&last, &known, 7));
-	/* A namespace's counters never fall; if they did, no warning. */
-	ck_assert(!stats_blackhole_rose(&last, &known, 0));
-	ck_assert_uint_eq(last, 0);
-}
-END_TEST
 
 /* The whole output for two listeners, two loops and a kernel. */
 static const char render_want[] =
@@ -533,7 +516,6 @@ metrics_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("daemon");
-	tcase_add_test(tc, test_blackhole_rise);
 	tcase_add_test(tc, test_render_relay_set);
 	suite_add_tcase(s, tc);
 	return s;
