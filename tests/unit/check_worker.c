@@ -106,7 +106,10 @@ owner_free(struct owner *o)
 	close(o->upfd);
 }
 
-/* The names of this process's threads but the first, sorted by thread. */
+/*
+ * The names of this process's threads that start with "worker" (a
+ * sanitizer may run threads of its own).
+ */
 static int
 thread_names(char names[][32], int max)
 {
@@ -124,7 +127,8 @@ thread_names(char names[][32], int max)
 		    atoi(de->d_name));
 		if ((fp = fopen(path, "r")) == NULL)
 			continue;	/* ended meanwhile */
-		if (fgets(buf, sizeof(buf), fp) != NULL && n < max) {
+		if (fgets(buf, sizeof(buf), fp) != NULL && n < max &&
+		    strncmp(buf, "worker", 6) == 0) {
 			buf[strcspn(buf, "\n")] = '\0';
 			snprintf(names[n++], 32, "%s", buf);
 		}
