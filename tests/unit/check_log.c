@@ -24,42 +24,6 @@
 #include "log.h"
 #include "testutil.h"
 
-/* stderr, redirected to a file, and what it was before. */
-struct capture {
-	FILE	*cp_file;
-	int	 cp_saved;
-};
-
-static void
-capture_start(struct capture *cp)
-{
-	ck_assert_ptr_nonnull(cp->cp_file = tmpfile());
-	fflush(stderr);
-	ck_assert_int_ge(cp->cp_saved = dup(STDERR_FILENO), 0);
-	ck_assert_int_eq(dup2(fileno(cp->cp_file), STDERR_FILENO),
-	    STDERR_FILENO);
-}
-
-/* Restore stderr; returns what was written meanwhile (the caller frees). */
-static char *
-capture_end(struct capture *cp)
-{
-	char	*text;
-	long	 len;
-
-	fflush(stderr);
-	ck_assert_int_eq(dup2(cp->cp_saved, STDERR_FILENO), STDERR_FILENO);
-	close(cp->cp_saved);
-	ck_assert_int_eq(fseek(cp->cp_file, 0, SEEK_END), 0);
-	ck_assert_int_ge(len = ftell(cp->cp_file), 0);
-	rewind(cp->cp_file);
-	ck_assert_ptr_nonnull(text = calloc(1, (size_t)len + 1));
-	ck_assert_uint_eq(fread(text, 1, (size_t)len, cp->cp_file),
-	    (size_t)len);
-	fclose(cp->cp_file);
-	return text;
-}
-
 static long long
 realtime_ms(void)
 {
@@ -100,17 +64,17 @@ stamped_line(const char *text, const char *level, const char *message)
 
 START_TEST(test_line_has_utc_stamp)
 {
-	struct capture	 cp;
+	struct testutil_capture	 cp;
 	long long	 before, after, at;
 	char		*text;
 
 	unsetenv("JOURNAL_STREAM");
-	capture_start(&cp);
+	testutil_capture_start(&cp);
 	log_init(LOG_LVL_INFO);
 	before = realtime_ms();
 	log_info("web: client=%s end=%s", "127.0.0.1:52580", "client_close");
 	after = realtime_ms();
-	text = capture_end(&cp);
+	text = testutil_capture_end(&cp);
 	at = stamped_line(text, "info",
 	    "web: client=127.0.0.1:52580 end=client_close");
 	/* The stamp is the wall clock when the line was written, in UTC. */
@@ -122,17 +86,17 @@ END_TEST
 
 START_TEST(test_warn_appends_errno)
 {
-	struct capture	 cp;
+	struct testutil_capture	 cp;
 	char		*text;
 
 	unsetenv("JOURNAL_STREAM");
-	capture_start(&cp);
+	testutil_capture_start(&cp);
 	log_init(LOG_LVL_WARNING);
 	errno = ENOENT;
 	log_warn("open %s", "/nonexistent");
 	ck_assert_int_eq(errno, ENOENT);
 	log_info("below the level: not written");
-	text = capture_end(&cp);
+	text = testutil_capture_end(&cp);
 	stamped_line(text, "warning", "open /nonexistent: No such file or "
 	    "directory");
 	free(text);
@@ -141,11 +105,11 @@ END_TEST
 
 START_TEST(test_journal_line_has_priority_only)
 {
-	struct capture	 cp;
+	struct testutil_capture	 cp;
 	struct stat	 st;
 	char		 stream[64], *text;
 
-	capture_start(&cp);
+	testutil_capture_start(&cp);
 	ck_assert_int_eq(fstat(STDERR_FILENO, &st), 0);
 	snprintf(stream, sizeof(stream), "%llu:%llu",
 	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
@@ -153,7 +117,7 @@ START_TEST(test_journal_line_has_priority_only)
 	log_init(LOG_LVL_INFO);
 	log_notice("web: listening");
 	log_info("web: client=127.0.0.1:1");
-	text = capture_end(&cp);
+	text = testutil_capture_end(&cp);
 	/* journald adds the time itself: the line carries none. */
 	ck_assert_str_eq(text,
 	    "<5>web: listening\n"
@@ -164,15 +128,15 @@ END_TEST
 
 START_TEST(test_journal_stream_of_another_file)
 {
-	struct capture	 cp;
+	struct testutil_capture	 cp;
 	char		*text;
 
 	/* A JOURNAL_STREAM inherited from elsewhere names another stream. */
 	ck_assert_int_eq(setenv("JOURNAL_STREAM", "1:1", 1), 0);
-	capture_start(&cp);
+	testutil_capture_start(&cp);
 	log_init(LOG_LVL_INFO);
 	log_notice("started");
-	text = capture_end(&cp);
+	text = testutil_capture_end(&cp);
 	stamped_line(text, "notice", "started");
 	free(text);
 }

@@ -4,9 +4,9 @@
  */
 
 /*
- * The metrics as text (metrics.c), the parser of the kernel's MPTcpExt
- * counters (netstat.c) and the blackhole watch's arithmetic (stats.c):
- * all pure, no kernel needed.
+ * The metrics as text (metrics.c): all pure, no kernel needed. The
+ * parser of the kernel's MPTcpExt counters is check_netstat's, the
+ * blackhole watch's arithmetic check_stats'.
  */
 
 #include "autoconf.h"
@@ -189,31 +189,6 @@ START_TEST(test_histogram_cumulative)
 }
 END_TEST
 
-/* The session end's hook puts each count in its bucket and the sum. */
-START_TEST(test_subflow_buckets)
-{
-	static const unsigned	seen[] = { 0, 1, 1, 2, 3, 4, 5, 8, 9, 200 };
-	static const uint64_t	want[RELAY_SUBFLOW_NBOUNDS + 1] = {
-		3, 1, 1, 1, 2, 2
-	};
-	struct relay_counters	c;
-	uint64_t		sum = 0;
-	size_t			i;
-
-	memset(&c, 0, sizeof(c));
-	for (i = 0; i < sizeof(seen) / sizeof(seen[0]); i++) {
-		relay_count_subflows(&c, seen[i]);
-		sum += seen[i];
-	}
-	for (i = 0; i <= RELAY_SUBFLOW_NBOUNDS; i++)
-		ck_assert_msg(c.rc_subflows[i] == want[i],
-		    "bucket %zu: %llu, want %llu", i,
-		    (unsigned long long)c.rc_subflows[i],
-		    (unsigned long long)want[i]);
-	ck_assert_uint_eq(c.rc_subflows_sum, sum);
-}
-END_TEST
-
 START_TEST(test_double_shortest)
 {
 	struct metrics_buf	mb;
@@ -267,75 +242,6 @@ static const char netstat_text[] =
     "MPTcpExt: 12 3 2 18446744073709551615\n"
     "IpExt: InNoRoutes\n"
     "IpExt: 0\n";
-
-START_TEST(test_netstat_parse)
-{
-	struct netstat_mptcp	*nm = malloc(sizeof(*nm));
-	uint64_t		 v;
-
-	ck_assert_ptr_nonnull(nm);
-	ck_assert_int_eq(netstat_mptcp_parse(netstat_text, nm), 0);
-	ck_assert_int_eq(nm->nm_n, 4);
-	ck_assert(!nm->nm_truncated);
-	ck_assert_str_eq(nm->nm_c[0].nc_name, "MPCapableSYNRX");
-	ck_assert_uint_eq(nm->nm_c[0].nc_value, 12);
-	ck_assert(netstat_mptcp_get(nm, "Blackhole", &v));
-	ck_assert_uint_eq(v, 2);
-	ck_assert(netstat_mptcp_get(nm, "MPJoinSynRx", &v));
-	ck_assert_uint_eq(v, UINT64_MAX);
-	ck_assert(!netstat_mptcp_get(nm, "SyncookiesSent", &v));
-
-	/* A kernel without MPTCP: no MPTcpExt lines at all. */
-	ck_assert_int_eq(netstat_mptcp_parse("TcpExt: A\nTcpExt: 1\n", nm), -1);
-	ck_assert_int_eq(nm->nm_n, 0);
-	/* A value that is no number is skipped, the rest kept in step. */
-	ck_assert_int_eq(netstat_mptcp_parse("MPTcpExt: A B C\n"
-	    "MPTcpExt: 1 x 3", nm), 0);
-	ck_assert_int_eq(nm->nm_n, 2);
-	ck_assert_str_eq(nm->nm_c[1].nc_name, "C");
-	ck_assert_uint_eq(nm->nm_c[1].nc_value, 3);
-	free(nm);
-}
-END_TEST
-
-START_TEST(test_netstat_truncated)
-{
-	struct netstat_mptcp	*nm = malloc(sizeof(*nm));
-	char			*text, *p;
-	int			 i, n = NETSTAT_MPTCP_MAX + 5;
-
-	ck_assert_ptr_nonnull(nm);
-	ck_assert_ptr_nonnull(text = malloc((size_t)n * 16 + 64));
-	p = text + sprintf(text, "MPTcpExt:");
-	for (i = 0; i < n; i++)
-		p += sprintf(p, " C%d", i);
-	p += sprintf(p, "\nMPTcpExt:");
-	for (i = 0; i < n; i++)
-		p += sprintf(p, " %d", i);
-	ck_assert_int_eq(netstat_mptcp_parse(text, nm), 0);
-	ck_assert_int_eq(nm->nm_n, NETSTAT_MPTCP_MAX);
-	ck_assert(nm->nm_truncated);
-	free(text);
-	free(nm);
-}
-END_TEST
-
-/* The watch warns once per rise, never at the first read. */
-START_TEST(test_blackhole_rise)
-{
-	uint64_t	last = 0;
-	bool		known = false;
-
-	ck_assert(!stats_blackhole_rose(&last, &known, 4));	/* baseline */
-	ck_assert(!stats_blackhole_rose(&last, &known, 4));
-	ck_assert(stats_blackhole_rose(&last, &known, 5));
-	ck_assert(!stats_blackhole_rose(&last, &known, 5));	/* once */
-	ck_assert(stats_blackhole_rose(&last, &known, 7));
-	/* A namespace's counters never fall; if they did, no warning. */
-	ck_assert(!stats_blackhole_rose(&last, &known, 0));
-	ck_assert_uint_eq(last, 0);
-}
-END_TEST
 
 /* The whole output for two listeners, two loops and a kernel. */
 static const char render_want[] =
@@ -610,10 +516,6 @@ metrics_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("daemon");
-	tcase_add_test(tc, test_subflow_buckets);
-	tcase_add_test(tc, test_netstat_parse);
-	tcase_add_test(tc, test_netstat_truncated);
-	tcase_add_test(tc, test_blackhole_rise);
 	tcase_add_test(tc, test_render_relay_set);
 	suite_add_tcase(s, tc);
 	return s;

@@ -4,10 +4,11 @@
  */
 
 /*
- * The session engine: its stage machine, the raw-socket I/O layer, and a
- * session whose client side goes through layers of the tests' own that
- * behave as TLS does (bytes held that the descriptor no longer signals; a
- * read that must wait for writability), relaying every byte all the same.
+ * The session engine: its stage machine, and a session whose client side
+ * goes through layers of the tests' own that behave as TLS does (bytes
+ * held that the descriptor no longer signals; a read that must wait for
+ * writability), relaying every byte all the same. The raw layer itself is
+ * check_io's.
  */
 
 #include "autoconf.h"
@@ -107,130 +108,6 @@ START_TEST(test_stage_and_end_names)
 	ck_assert_str_eq(session_end_name(SESSION_END_IDLE_TIMEOUT),
 	    "idle_timeout");
 	ck_assert_str_eq(session_end_name(SESSION_END__MAX), "unknown");
-}
-END_TEST
-
-/* --- sockets ------------------------------------------------------------ */
-
-/* A listening TCP socket on 127.0.0.1 and its port. */
-static int
-listen_any(int *port)
-{
-	struct sockaddr_in	sin = { .sin_family = AF_INET };
-	socklen_t		len = sizeof(sin);
-	int			fd;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP), 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 16), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
-/* A connected pair over loopback: *c the connecting end (blocking), *a the
- * accepted one (non-blocking). */
-static void
-tcp_pair(int *c, int *a)
-{
-	struct sockaddr_in	sin = { .sin_family = AF_INET };
-	int			lfd, port;
-
-	lfd = listen_any(&port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(port);
-	ck_assert_int_ge(*c = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP), 0);
-	ck_assert_int_eq(connect(*c, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_ge(*a = accept4(lfd, NULL, NULL, SOCK_NONBLOCK), 0);
-	close(lfd);
-}
-
-/* --- the raw layer -------------------------------------------------------- */
-
-START_TEST(test_raw_reads_writes_and_ends)
-{
-	struct io	io;
-	char		buf[64];
-	int		c, a;
-
-	testutil_netns();
-	tcp_pair(&c, &a);
-	io_raw_init(&io, a);
-	ck_assert(io_is_raw(&io));
-	ck_assert_int_eq(io.io_fd, a);
-	ck_assert_uint_eq(io_pending(&io), 0);
-
-	/* Nothing yet: EAGAIN, waiting for readability. */
-	ck_assert_int_eq(io_read(&io, buf, sizeof(buf)), -1);
-	ck_assert_int_eq(errno, EAGAIN);
-	ck_assert_int_eq(io.io_rd_want, EV_READ);
-
-	ck_assert_int_eq(write(c, "hello", 5), 5);
-	ck_assert_int_eq(poll(&(struct pollfd){ a, POLLIN, 0 }, 1, 5000), 1);
-	ck_assert_int_eq(io_read(&io, buf, sizeof(buf)), 5);
-	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
-
-	ck_assert_int_eq(io_write(&io, "world", 5), 5);
-	ck_assert_int_eq(read(c, buf, sizeof(buf)), 5);
-	ck_assert_int_eq(memcmp(buf, "world", 5), 0);
-
-	/* Our end of stream reaches the peer as one. */
-	ck_assert_int_eq(io_shutdown(&io), 0);
-	ck_assert_int_eq(read(c, buf, sizeof(buf)), 0);
-	/* Theirs reaches us as a read of 0. */
-	shutdown(c, SHUT_WR);
-	ck_assert_int_eq(poll(&(struct pollfd){ a, POLLIN, 0 }, 1, 5000), 1);
-	ck_assert_int_eq(io_read(&io, buf, sizeof(buf)), 0);
-
-	io_close(&io, false);
-	ck_assert_int_eq(io.io_fd, -1);
-	ck_assert(!io_is_raw(&io));
-	/* Closed twice: a no-op. */
-	io_close(&io, false);
-	close(c);
-}
-END_TEST
-
-START_TEST(test_raw_close_abort_resets_the_peer)
-{
-	struct io	io;
-	char		buf[16];
-	int		c, a;
-
-	testutil_netns();
-	tcp_pair(&c, &a);
-	io_raw_init(&io, a);
-	io_close(&io, true);
-	ck_assert_int_eq(poll(&(struct pollfd){ c, POLLIN, 0 }, 1, 5000), 1);
-	ck_assert_int_eq(read(c, buf, sizeof(buf)), -1);
-	ck_assert_int_eq(errno, ECONNRESET);
-	close(c);
-
-	/* Without abort: a clean end. */
-	tcp_pair(&c, &a);
-	io_raw_init(&io, a);
-	io_close(&io, false);
-	ck_assert_int_eq(read(c, buf, sizeof(buf)), 0);
-	close(c);
-}
-END_TEST
-
-START_TEST(test_no_layer_refuses_everything)
-{
-	struct io	io;
-	char		buf[4];
-
-	io_init(&io);
-	ck_assert_int_eq(io.io_fd, -1);
-	ck_assert_int_eq(io_read(&io, buf, sizeof(buf)), -1);
-	ck_assert_int_eq(errno, EBADF);
-	ck_assert_int_eq(io_write(&io, buf, sizeof(buf)), -1);
-	ck_assert_int_eq(errno, EBADF);
-	ck_assert_int_eq(io_shutdown(&io), -1);
-	ck_assert_int_eq(errno, EBADF);
-	ck_assert_uint_eq(io_pending(&io), 0);
-	io_close(&io, true);		/* nothing to close */
 }
 END_TEST
 
@@ -412,7 +289,8 @@ trelay_init(struct trelay *r, void (*client_io)(struct io *, int))
 	char			text[256];
 	int			port;
 
-	r->upstream_lfd = listen_any(&port);
+	port = 0;
+	r->upstream_lfd = testutil_listen_lo(IPPROTO_TCP, &port);
 	snprintf(text, sizeof(text), "[t]\nlisten = 127.0.0.1:1\n"
 	    "upstream = 127.0.0.1:%d\n", port);
 	r->cf = config_load_string(text, "test.ini", &diag);
@@ -434,7 +312,7 @@ trelay_session(struct trelay *r, int *client, int *backend)
 	uint64_t		deadline = clock_ms() + DEADLINE_MS;
 	int			afd;
 
-	tcp_pair(client, &afd);
+	testutil_tcp_pair(client, &afd);
 	relay_session_in(r->rl);
 	ck_assert_int_eq(session_start(&r->sc, r->rl, r->cf,
 	    TAILQ_FIRST(&r->cf->cf_listeners), afd, (struct sockaddr *)&sin,
@@ -558,12 +436,9 @@ main(void)
 	log_init(LOG_LVL_WARNING);
 	tcase_add_test(tp, test_stage_moves);
 	tcase_add_test(tp, test_stage_and_end_names);
-	tcase_add_test(tp, test_no_layer_refuses_everything);
 	suite_add_tcase(s, tp);
 	if (testutil_kernel_tests("check_session", 0)) {
 		tcase_set_timeout(tk, 60);
-		tcase_add_test(tk, test_raw_reads_writes_and_ends);
-		tcase_add_test(tk, test_raw_close_abort_resets_the_peer);
 		tcase_add_test(tk, test_held_bytes_are_drained);
 		tcase_add_test(tk, test_read_that_waits_for_writability);
 		suite_add_tcase(s, tk);

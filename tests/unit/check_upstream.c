@@ -5,7 +5,8 @@
 
 /*
  * Choosing an upstream address (balance, passive back-off, health checks)
- * and recording outcomes, on address sets made here: no sockets.
+ * and recording outcomes, on address sets made here: no sockets. What a
+ * health check's outcome does to an address is check_health's.
  */
 
 #include "autoconf.h"
@@ -21,7 +22,6 @@
 #include <check.h>
 
 #include "clock.h"
-#include "health.h"
 #include "log.h"
 #include "relay.h"
 #include "upstream.h"
@@ -176,24 +176,6 @@ START_TEST(test_note_failure_and_recovery)
 }
 END_TEST
 
-START_TEST(test_health_checks_take_out_and_put_back)
-{
-	struct relay_upset	*us = set_new(1);
-	struct relay_upstream	*ru = &us->us_addrs[0];
-
-	health_note(ru, "t", ECONNREFUSED, BACKOFF);
-	ck_assert_uint_eq(ru->ru_st->rs_down, 1);
-	ck_assert(!relay_upstream_up(ru, clock_ms() + 10 * BACKOFF, BACKOFF));
-	/* A passing check ends a passive back-off too. */
-	ru->ru_st->rs_failed_at = clock_ms();
-	health_note(ru, "t", 0, BACKOFF);
-	ck_assert_uint_eq(ru->ru_st->rs_down, 0);
-	ck_assert_uint_eq(ru->ru_st->rs_failed_at, 0);
-	ck_assert(relay_upstream_up(ru, clock_ms(), BACKOFF));
-	relay_upset_put(us);
-}
-END_TEST
-
 int
 main(void)
 {
@@ -208,7 +190,6 @@ main(void)
 	tcase_add_test(tc, test_leastconn_fewest_first);
 	tcase_add_test(tc, test_out_of_service_last);
 	tcase_add_test(tc, test_note_failure_and_recovery);
-	tcase_add_test(tc, test_health_checks_take_out_and_put_back);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

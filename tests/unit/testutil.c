@@ -7,7 +7,9 @@
 
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <errno.h>
@@ -21,8 +23,11 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <event2/event.h>
 
+#include "clock.h"
 #include "compat.h"
+#include "config.h"
 #include "testutil.h"
 
 #define TESTUTIL_WHY_MAX	256
@@ -274,6 +279,161 @@ testutil_sysctl_write(const char *name, const char *value)
 	ck_assert_msg(testutil_sysctl_set(name, value) == 0,
 	    "cannot write '%s' to /proc/sys/%s: %s", value, name,
 	    strerror(errno));
+}
+
+void
+testutil_capture_start(struct testutil_capture *tc)
+{
+	ck_assert_ptr_nonnull(tc->tc_file = tmpfile());
+	fflush(stderr);
+	ck_assert_int_ge(tc->tc_saved = dup(STDERR_FILENO), 0);
+	ck_assert_int_eq(dup2(fileno(tc->tc_file), STDERR_FILENO),
+	    STDERR_FILENO);
+}
+
+char *
+testutil_capture_text(struct testutil_capture *tc)
+{
+	struct stat	 st;
+	char		*text;
+	ssize_t		 n;
+
+	fflush(stderr);
+	ck_assert_int_eq(fstat(fileno(tc->tc_file), &st), 0);
+	ck_assert_ptr_nonnull(text = calloc(1, (size_t)st.st_size + 1));
+	/* pread: stderr shares the file's offset, which must stay at its end. */
+	n = pread(fileno(tc->tc_file), text, (size_t)st.st_size, 0);
+	ck_assert_int_eq(n, st.st_size);
+	return text;
+}
+
+char *
+testutil_capture_end(struct testutil_capture *tc)
+{
+	char	*text = testutil_capture_text(tc);
+
+	ck_assert_int_eq(dup2(tc->tc_saved, STDERR_FILENO), STDERR_FILENO);
+	close(tc->tc_saved);
+	fclose(tc->tc_file);
+	return text;
+}
+
+int
+testutil_count(const char *text, const char *needle)
+{
+	size_t	len = strlen(needle);
+	int	n = 0;
+
+	for (; len > 0 && (text = strstr(text, needle)) != NULL; text += len)
+		n++;
+	return n;
+}
+
+static void
+testutil_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+void
+testutil_loop_until(struct event_base *base, bool (*done)(void *), void *arg,
+    int deadline_ms, const char *what)
+{
+	struct timeval	 tv = clock_tv(10);
+	struct event	*tick;
+	uint64_t	 end = clock_ms() + (uint64_t)deadline_ms;
+	bool		 ok;
+
+	/* The tick bounds each turn, so the deadline is looked at. */
+	ck_assert_ptr_nonnull(tick = event_new(base, -1, EV_PERSIST,
+	    testutil_tick, NULL));
+	ck_assert_int_eq(event_add(tick, &tv), 0);
+	while (!(ok = done(arg)) && clock_ms() < end)
+		ck_assert_int_ne(event_base_loop(base, EVLOOP_ONCE), -1);
+	event_free(tick);
+	ck_assert_msg(ok, "%s: not within %d ms", what, deadline_ms);
+}
+
+int
+testutil_listen_lo(int proto, int *port)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	socklen_t		len = sizeof(sin);
+	int			fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(*port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, proto);
+	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
+	ck_assert_msg(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 },
+	    sizeof(int)) == 0, "SO_REUSEADDR: %s", strerror(errno));
+	ck_assert_msg(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
+	    "bind 127.0.0.1:%d: %s", *port, strerror(errno));
+	ck_assert_int_eq(listen(fd, 64), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+int
+testutil_try_connect_lo(int proto, int port)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	int			fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, proto);
+	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+		return fd;
+	ck_assert_msg(errno == ECONNREFUSED, "connect 127.0.0.1:%d: %s",
+	    port, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+int
+testutil_connect_lo(int proto, int port)
+{
+	int	fd = testutil_try_connect_lo(proto, port);
+
+	ck_assert_msg(fd != -1, "connect 127.0.0.1:%d: refused", port);
+	return fd;
+}
+
+void
+testutil_tcp_pair(int *c, int *a)
+{
+	int	lfd, port = 0;
+
+	lfd = testutil_listen_lo(IPPROTO_TCP, &port);
+	*c = testutil_connect_lo(IPPROTO_TCP, port);
+	ck_assert_int_ge(*a = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC), 0);
+	close(lfd);
+}
+
+struct config *
+testutil_config(const char *text, unsigned flags)
+{
+	struct config_diag	 diag = { NULL, 0 };
+	struct config		*cf;
+	char			 path[] = "/tmp/testutil_config.XXXXXX";
+	size_t			 len = strlen(text);
+	int			 fd;
+
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	cf = config_load_flags(path, flags, &diag);
+	unlink(path);
+	ck_assert_msg(cf != NULL, "config: %s",
+	    diag.cd_count > 0 ? diag.cd_msgs[0] : "?");
+	config_diag_free(&diag);
+	return cf;
 }
 
 int

@@ -42,8 +42,10 @@
 #define MPTCP_RELAYD_TESTUTIL_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include <check.h>
+#include <event2/event.h>
 
 /* What a program's kernel tests need besides a namespace with MPTCP. */
 #define TESTUTIL_NEED_IPROUTE2	0x1	/* `ip mptcp` works in the namespace */
@@ -81,6 +83,56 @@ void	testutil_netns(void);
  */
 long long testutil_sysctl_read(const char *name);
 void	testutil_sysctl_write(const char *name, const char *value);
+
+/*
+ * stderr redirected to a temporary file, to read what was logged: start,
+ * read what was written so far (as often as needed), end (stderr as it
+ * was). The texts returned are the caller's to free.
+ */
+struct testutil_capture {
+	FILE	*tc_file;
+	int	 tc_saved;
+};
+
+void	testutil_capture_start(struct testutil_capture *tc);
+char	*testutil_capture_text(struct testutil_capture *tc);
+char	*testutil_capture_end(struct testutil_capture *tc);
+
+/* How many times needle occurs in text (not overlapping). */
+int	testutil_count(const char *text, const char *needle);
+
+/*
+ * Run base until done(arg) is true, checked at least every 10 ms; fails
+ * the test, naming what, when it is still false after deadline_ms.
+ */
+void	testutil_loop_until(struct event_base *base, bool (*done)(void *),
+	    void *arg, int deadline_ms, const char *what);
+
+/*
+ * A listening socket of protocol proto (IPPROTO_TCP or IPPROTO_MPTCP) on
+ * 127.0.0.1, blocking, its port in *port. Fails the test if it cannot.
+ */
+int	testutil_listen_lo(int proto, int *port);
+
+/* A blocking socket of protocol proto connected to 127.0.0.1:port. */
+int	testutil_connect_lo(int proto, int port);
+
+/* The same, or -1 when the connection is refused (nothing listens). */
+int	testutil_try_connect_lo(int proto, int port);
+
+/*
+ * A connected TCP pair over loopback: *c the connecting end (blocking),
+ * *a the accepted one (non-blocking).
+ */
+void	testutil_tcp_pair(int *c, int *a);
+
+/*
+ * A config from text, as config_load_flags() reads it from a file (flags:
+ * CONFIG_LOAD_NO_RESOLVE takes host names with no address); fails the
+ * test with the first problem found. The caller holds its one reference.
+ */
+struct config;
+struct config *testutil_config(const char *text, unsigned flags);
 
 /*
  * Run every test of sr (srunner_run_all(sr, CK_ENV)), free sr and return
