@@ -647,12 +647,19 @@ side_events_assign(struct session_side *s)
 
 /*
  * s wants to read and its layer holds bytes its descriptor will not
- * signal: run its read from the next loop turn.
+ * signal: run its read from the next loop turn. The read event is added
+ * first: libevent's event_add() leaves an active event out of its lists
+ * (while reporting success), so activating one that is not added yet
+ * would leave it never added, and the side never read again. A read that
+ * waits for EV_WRITE (TLS) needs no kick: its write event runs it.
  */
 static void
 side_kick(struct session_side *s)
 {
-	if (s->ss_ev.read && s->ss_ev.assigned && io_pending(&s->ss_io) > 0)
+	if (!s->ss_ev.read || !s->ss_ev.assigned || io_pending(&s->ss_io) == 0)
+		return;
+	side_sync(s);
+	if (s->ss_ev.rev_on && s->ss_io.io_rd_want == EV_READ)
 		event_active(&s->ss_events.rev, EV_READ, 0);
 }
 

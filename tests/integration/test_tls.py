@@ -9,8 +9,10 @@ own clients use Python's ssl module."""
 
 import hashlib
 import os
+import random
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -445,6 +447,85 @@ def test_tls_workers_share_contexts_and_resume(relayd, backend, pki):
     wait_until(lambda: len(d.sessions()) == 80, 30, what="80 session lines")
     assert all(s["end"] == "client_close" and s["tls"] == "TLSv1.2"
                for s in d.sessions()), d.text()
+
+
+def throttled_echo(conn, rec):
+    """Echo, reading in small bites with pauses: a slow service."""
+    n = 0
+    while True:
+        data = conn.recv(16 * KIB)
+        if not data:
+            break
+        conn.sendall(data)
+        n += len(data)
+        time.sleep(0.002)
+    conn.shutdown(socket.SHUT_WR)
+    return n
+
+
+@pytest.mark.deadline(240)
+def test_tls_both_legs_bulk_with_slow_ends(relayd, backend, pki):
+    """TLS terminated and originated by the relay, over MPTCP between the
+    two listeners, 24 MiB each way in 4 sessions at once, with a slow
+    service and slow-reading clients: back-pressure stops and resumes
+    reading on every TLS side, and every byte arrives (sha256)."""
+    crt, key = pki.issue("bk", "bk.test", ["DNS:bk.test"])
+    be = backend(throttled_echo)
+    front, back = free_port(), free_port()
+    d = relayd(GLOBAL_SECTION + listener(
+        "front", f"127.0.0.1:{front}", f"127.0.0.1:{back}",
+        "protocol = tcp\nupstream_protocol = mptcp\nupstream_tls = yes\n"
+        f"upstream_tls_ca = {pki.ca}\nupstream_tls_sni = bk.test\n")
+        + listener("back", f"127.0.0.1:{back}", be.addr,
+                   f"tls_cert = {crt}\ntls_key = {key}\n"))
+    size = 24 * MIB
+    results, errors = [], []
+
+    def one(seed):
+        try:
+            c = connect("127.0.0.1", front, mptcp=False, timeout=60)
+            payload = random.Random(seed).randbytes(size)
+
+            def send():
+                c.sendall(payload)
+                c.shutdown(socket.SHUT_WR)
+
+            t = threading.Thread(target=send)
+            t.start()
+            h, n = hashlib.sha256(), 0
+            deadline = time.monotonic() + 180
+            while True:
+                assert time.monotonic() < deadline, f"stuck at {n}"
+                chunk = c.recv(32 * KIB)
+                if not chunk:
+                    break
+                h.update(chunk)
+                n += len(chunk)
+                time.sleep(0.001)
+            t.join(60)
+            c.close()
+            results.append(h.hexdigest() ==
+                           hashlib.sha256(payload).hexdigest())
+        except Exception as e:      # reported below, with the others
+            errors.append(f"session {seed}: {e!r}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(200)
+    assert errors == [], errors + [d.text()]
+    assert results == [True] * 4
+    wait_until(lambda: len(d.sessions()) == 8, 30, what="8 session lines")
+    for rec in d.sessions():
+        assert int(rec["bytes_in"]) == size and \
+            int(rec["bytes_out"]) == size, rec
+        assert rec["end"] == "client_close", rec
+        if rec["name"] == "back":
+            assert rec["mptcp"] == "yes" and rec["tls"], rec
+        else:
+            assert rec["upstream_mptcp"] == "yes" and \
+                rec["upstream_tls"], rec
 
 
 # --- originating ---------------------------------------------------------------------

@@ -37,6 +37,7 @@
 #include "testutil.h"
 
 #define KIB		1024
+#define MIB		(1024 * KIB)
 #define DEADLINE_MS	20000
 
 /* --- stages ------------------------------------------------------------- */
@@ -346,15 +347,20 @@ pattern(size_t i)
 /*
  * The client sends total bytes and ends its stream; the backend must get
  * exactly them and the end, while the relay's loop turns in between.
+ * stall: the backend reads nothing until every buffer on the way is full
+ * (the client's sends fail again and again), so that the relay stops
+ * reading the client and must start again once the backend drains.
  */
 static void
-relay_one_way(struct trelay *r, int client, int backend, size_t total)
+relay_one_way_stalled(struct trelay *r, int client, int backend, size_t total,
+    bool stall)
 {
 	unsigned char	 buf[64 * KIB];
 	size_t		 sent = 0, got = 0, i, n;
 	uint64_t	 deadline = clock_ms() + DEADLINE_MS;
 	ssize_t		 k;
 	bool		 eof = false;
+	int		 blocked = 0;
 
 	ck_assert_int_eq(fcntl(client, F_SETFL, O_NONBLOCK), 0);
 	ck_assert_int_eq(fcntl(backend, F_SETFL, O_NONBLOCK), 0);
@@ -366,16 +372,30 @@ relay_one_way(struct trelay *r, int client, int backend, size_t total)
 			    sizeof(buf);
 			for (i = 0; i < n; i++)
 				buf[i] = pattern(sent + i);
-			if ((k = send(client, buf, n, MSG_NOSIGNAL)) > 0)
+			if ((k = send(client, buf, n, MSG_NOSIGNAL)) > 0) {
 				sent += (size_t)k;
+				blocked = 0;
+			} else
+				blocked++;
 			if (sent == total)
 				shutdown(client, SHUT_WR);
 		}
 		event_base_loop(r->base, EVLOOP_NONBLOCK);
+		if (stall) {
+			ck_assert_msg(sent < total, "%zu bytes did not fill "
+			    "the buffers", total);
+			if (blocked < 200) {
+				poll(NULL, 0, 1);
+				continue;
+			}
+			stall = false;
+		}
 		while ((k = read(backend, buf, sizeof(buf))) > 0) {
+			/* A passing ck_assert costs a write(2): one check. */
 			for (i = 0; i < (size_t)k; i++)
-				ck_assert_msg(buf[i] == pattern(got + i),
-				    "byte %zu changed", got + i);
+				if (buf[i] != pattern(got + i))
+					ck_abort_msg("byte %zu changed",
+					    got + i);
 			got += (size_t)k;
 		}
 		if (k == 0)
@@ -384,6 +404,12 @@ relay_one_way(struct trelay *r, int client, int backend, size_t total)
 			poll(NULL, 0, 1);
 	}
 	ck_assert_uint_eq(got, total);
+}
+
+static void
+relay_one_way(struct trelay *r, int client, int backend, size_t total)
+{
+	relay_one_way_stalled(r, client, backend, total, false);
 }
 
 START_TEST(test_held_bytes_are_drained)
@@ -407,6 +433,30 @@ START_TEST(test_held_bytes_are_drained)
 	relay_one_way(&r, c, b, 3333);
 	close(c);
 	close(b);
+	trelay_free(&r);
+}
+END_TEST
+
+/*
+ * The backend stops reading: the relay's buffer fills and it stops
+ * reading the client while the layer still holds bytes. Once the backend
+ * drains, reading must start again, from the held bytes and then from
+ * the descriptor (a kick for the held bytes once left the read event
+ * out of libevent's lists for good: the session stalled).
+ */
+START_TEST(test_held_bytes_after_backpressure)
+{
+	struct trelay	r;
+	int		c, b, round;
+
+	testutil_netns();
+	trelay_init(&r, chunky_init);
+	for (round = 0; round < 3; round++) {
+		trelay_session(&r, &c, &b);
+		relay_one_way_stalled(&r, c, b, 48 * MIB, true);
+		close(c);
+		close(b);
+	}
 	trelay_free(&r);
 }
 END_TEST
@@ -440,6 +490,7 @@ main(void)
 	if (testutil_kernel_tests("check_session", 0)) {
 		tcase_set_timeout(tk, 60);
 		tcase_add_test(tk, test_held_bytes_are_drained);
+		tcase_add_test(tk, test_held_bytes_after_backpressure);
 		tcase_add_test(tk, test_read_that_waits_for_writability);
 		suite_add_tcase(s, tk);
 	}
