@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "testutil.h"
 
 #define LARGE_N		10000
 #define LARGE_PROBES	5000
@@ -35,27 +36,13 @@ static void	assert_add(struct acl *, const char *);
 static void	assert_add_fails(const char *, const char *);
 static uint64_t	rnd(uint64_t *);
 static bool	prefix_match(const uint8_t *, const uint8_t *, unsigned);
-static struct sockaddr_storage sa_port(const char *, uint16_t);
 static Suite	*acl_suite(void);
 
 /* A socket address for a literal; IPv6 if it has a colon. */
 static struct sockaddr_storage
 sa(const char *addr)
 {
-	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(addr, ':') == NULL) {
-		sin->sin_family = AF_INET;
-		ck_assert_int_eq(inet_pton(AF_INET, addr, &sin->sin_addr), 1);
-	} else {
-		sin6->sin6_family = AF_INET6;
-		ck_assert_int_eq(inet_pton(AF_INET6, addr, &sin6->sin6_addr),
-		    1);
-	}
-	return (ss);
+	return (testutil_sockaddr(addr, 0));
 }
 
 static bool
@@ -487,19 +474,6 @@ START_TEST(test_permit)
 }
 END_TEST
 
-/* A socket address for a literal and a port. */
-static struct sockaddr_storage
-sa_port(const char *addr, uint16_t port)
-{
-	struct sockaddr_storage	 ss = sa(addr);
-
-	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-	return (ss);
-}
-
 START_TEST(test_ports)
 {
 	struct acl_ports	 ap;
@@ -588,7 +562,7 @@ START_TEST(test_destination)
 	acl_ports_finish(&ports);
 
 	/* An empty allow reaches nothing (a destination list fails closed). */
-	a = sa_port("198.18.1.1", 80);
+	a = testutil_sockaddr("198.18.1.1", 80);
 	ck_assert_str_eq(acl_destination(&none, NULL, NULL,
 	    (struct sockaddr *)&a), "not in destination_allow");
 	/* In allow, any port when no port is listed. */
@@ -598,30 +572,30 @@ START_TEST(test_destination)
 	    (struct sockaddr *)&a));
 	ck_assert_ptr_null(acl_destination(&allow, &deny, &ports,
 	    (struct sockaddr *)&a));
-	a = sa_port("198.18.1.1", 8080);
+	a = testutil_sockaddr("198.18.1.1", 8080);
 	ck_assert_ptr_null(acl_destination(&allow, &deny, NULL,
 	    (struct sockaddr *)&a));
 	ck_assert_str_eq(acl_destination(&allow, &deny, &ports,
 	    (struct sockaddr *)&a), "port not in destination_ports");
 	/* deny wins over allow and ports. */
-	a = sa_port("198.18.9.9", 443);
+	a = testutil_sockaddr("198.18.9.9", 443);
 	ck_assert_str_eq(acl_destination(&allow, &deny, &ports,
 	    (struct sockaddr *)&a), "in destination_deny");
 	/* Outside allow. */
-	a = sa_port("192.0.2.1", 443);
+	a = testutil_sockaddr("192.0.2.1", 443);
 	ck_assert_str_eq(acl_destination(&allow, &deny, &ports,
 	    (struct sockaddr *)&a), "not in destination_allow");
 	/* IPv6, and IPv4 seen through a dual-stack socket. */
-	a = sa_port("2001:db8::5", 443);
+	a = testutil_sockaddr("2001:db8::5", 443);
 	ck_assert_ptr_null(acl_destination(&allow, &deny, &ports,
 	    (struct sockaddr *)&a));
-	a = sa_port("2001:db8::5", 22);
+	a = testutil_sockaddr("2001:db8::5", 22);
 	ck_assert_str_eq(acl_destination(&allow, &deny, &ports,
 	    (struct sockaddr *)&a), "port not in destination_ports");
-	a = sa_port("::ffff:198.18.1.1", 80);
+	a = testutil_sockaddr("::ffff:198.18.1.1", 80);
 	ck_assert_ptr_null(acl_destination(&allow, &deny, &ports,
 	    (struct sockaddr *)&a));
-	a = sa_port("::ffff:198.18.9.1", 80);
+	a = testutil_sockaddr("::ffff:198.18.9.1", 80);
 	ck_assert_str_eq(acl_destination(&allow, &deny, &ports,
 	    (struct sockaddr *)&a), "in destination_deny");
 
