@@ -65,13 +65,13 @@ class Service:
     """The plain TCP service: each connection gets data as fast as it
     takes it, until the client closes or the time is up."""
 
-    def __init__(self, ns, seconds):
+    def __init__(self, ns, seconds, host="127.0.0.1", port=BACKEND_PORT):
         self.seconds = seconds
         self.stop = threading.Event()
         with ns.entered():
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind(("127.0.0.1", BACKEND_PORT))
+            self.sock.bind((host, port))
             self.sock.listen(16)
         self.sock.settimeout(1)
         self.threads = []
@@ -113,16 +113,16 @@ class Service:
             t.join(15)
 
 
-def receive(ns, addr, mptcp, seconds, on_time=None):
-    """Connect from ns, read to EOF (at most seconds + 20 s). Returns
-    (bytes, seconds, longest gap between reads, gap end time, is_mptcp,
-    connect time). on_time(t, sock) runs once, t seconds in."""
+def receive(ns, addr, mptcp, seconds, on_time=None, port=RELAY_PORT):
+    """Connect from ns to addr:port, read to EOF (at most seconds + 20 s).
+    Returns (bytes, seconds, longest gap between reads, gap end time,
+    is_mptcp). on_time = (t, fn): fn() runs once, t seconds in."""
     with ns.entered():
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM,
                           IPPROTO_MPTCP if mptcp else 0)
     s.settimeout(10)
     try:
-        s.connect((addr, RELAY_PORT))
+        s.connect((addr, port))
         is_mptcp = s.getsockopt(SOL_TCP, TCP_IS_MPTCP)
         buf = bytearray(256 * 1024)
         t0 = last = time.monotonic()
@@ -151,30 +151,41 @@ def mbit(nbytes, secs):
     return nbytes * 8 / secs / 1e6 if secs > 0 else 0.0
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc, duration):
+    """The options both benchmarks take (aggregate.py, gateway.py)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--relayd", default=os.environ.get(
         "MPTCP_RELAYD", os.path.join(TOP, "src", "mptcp-relayd")))
     ap.add_argument("--rate", default="50mbit")
     ap.add_argument("--delay", default="10ms", help="one way, per link")
-    ap.add_argument("--duration", type=float, default=30)
+    ap.add_argument("--duration", type=float, default=duration)
     ap.add_argument("--failover-duration", type=float, default=12)
     ap.add_argument("--target", type=float, default=1.8)
-    args = ap.parse_args()
+    return ap
 
+
+def can_run(name, relayd):
+    """Root and a daemon; False after saying what is missing. From then
+    on a signal ends the run through the caller's finally clauses."""
     if os.geteuid() != 0:
-        print("aggregate: needs root (network namespaces)", file=sys.stderr)
-        return 2
-    if not os.access(args.relayd, os.X_OK):
-        print(f"aggregate: no daemon at {args.relayd} (build first)",
+        print(f"{name}: needs root (network namespaces)", file=sys.stderr)
+        return False
+    if not os.access(relayd, os.X_OK):
+        print(f"{name}: no daemon at {relayd} (build first)",
               file=sys.stderr)
-        return 2
+        return False
 
-    # A signal ends the run through the finally clauses below.
     def interrupted(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGHUP, interrupted)
+    return True
+
+
+def main():
+    args = arguments(__doc__, 30).parse_args()
+    if not can_run("aggregate", args.relayd):
+        return 2
 
     topo = daemon = service = None
     workdir = tempfile.mkdtemp(prefix="mptcp-relayd-bench-")
@@ -236,17 +247,22 @@ def main():
                 print("  relay: " + line)
         return 0 if ratio >= args.target else 1
     finally:
-        if daemon is not None and daemon.poll() is None:
-            daemon.terminate()
-            try:
-                daemon.wait(10)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait(5)
+        stop(daemon)
         if service is not None:
             service.close()
         if topo is not None:
             topo.close()
+
+
+def stop(daemon):
+    """SIGTERM a daemon that runs (None: none), SIGKILL if it lingers."""
+    if daemon is not None and daemon.poll() is None:
+        daemon.terminate()
+        try:
+            daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(5)
 
 
 def netns_wait_listen(ns, port, daemon, timeout=10):

@@ -6,7 +6,7 @@
 /*
  * Address lists for the allow and deny keys (and destination_allow and
  * destination_deny): IPv4 and IPv6 addresses and CIDR networks, matched in
- * O(log n). All addresses live in one 128-bit space where IPv4 is mapped
+ * O(log n); and port lists for destination_ports. All addresses live in one 128-bit space where IPv4 is mapped
  * into ::ffff:0:0/96, the way a dual-stack socket shows an IPv4 client.
  * So an IPv4-mapped client matches the IPv4 rules, an IPv4 rule never
  * matches a real IPv6 address, and an IPv6 rule that covers ::ffff:0:0/96
@@ -97,5 +97,55 @@ bool	acl_permit(const struct acl *allow, const struct acl *deny,
 
 /* Free what acl holds and make it an empty list again. */
 void	acl_free(struct acl *acl);
+
+/*
+ * A list of ports (destination_ports): a list of the same kind as an
+ * address list, whose ranges run from port to port in the low bits, so
+ * that both share their sorting, merging and lookup. All zeros (or
+ * acl_ports_init()) is an empty list.
+ */
+struct acl_ports {
+	struct acl	ap_list;
+};
+
+/* Make ap an empty list. */
+void	acl_ports_init(struct acl_ports *ap);
+
+/*
+ * Add to ap the entries of text: one or more, separated by spaces or tabs,
+ * each a port ("443") or a range of ports ("8000-8099"), in decimal
+ * without a leading zero, within 1-65535, a range's first port not above
+ * its last. Returns 0, or -1 with nothing added and *why pointing to a
+ * reason naming the entry at fault (valid until the next call on ap), as
+ * acl_add() does. Call acl_ports_finish() after the last addition.
+ */
+int	acl_ports_add(struct acl_ports *ap, const char *text,
+	    const char **why);
+
+/* Sort and merge the ranges. Never fails. */
+void	acl_ports_finish(struct acl_ports *ap);
+
+/* Whether port (host order) is in the finished list. */
+bool	acl_ports_match(const struct acl_ports *ap, uint16_t port);
+
+/* Whether the list has no entry. */
+bool	acl_ports_empty(const struct acl_ports *ap);
+
+/* Free what ap holds and make it an empty list again. */
+void	acl_ports_free(struct acl_ports *ap);
+
+/*
+ * The rule of destination_allow, destination_deny and destination_ports
+ * (CONFIG.md): a destination that deny matches is refused; one that allow
+ * does not match is refused, and an empty allow matches nothing (unlike
+ * acl_permit(): a destination list fails closed); with any port listed, a
+ * destination on another port is refused. deny and ports may be NULL
+ * (empty). dst is an AF_INET or AF_INET6 socket address with its port.
+ * Returns NULL when dst may be reached, else a static reason ("in
+ * destination_deny", "not in destination_allow", "port not in
+ * destination_ports").
+ */
+const char *acl_destination(const struct acl *allow, const struct acl *deny,
+	    const struct acl_ports *ports, const struct sockaddr *dst);
 
 #endif

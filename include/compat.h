@@ -25,6 +25,22 @@
 #ifndef TCP_IS_MPTCP
 #define TCP_IS_MPTCP	43
 #endif
+/* transparent = tproxy: accept connections to any address (linux/in.h). */
+#ifndef IP_TRANSPARENT
+#define IP_TRANSPARENT	19
+#endif
+#ifndef IPV6_TRANSPARENT
+#define IPV6_TRANSPARENT 75
+#endif
+/*
+ * transparent = redirect: the destination before NAT, at SOL_IP
+ * (linux/netfilter_ipv4.h) and SOL_IPV6 (linux/netfilter_ipv6/ip6_tables.h,
+ * IP6T_SO_ORIGINAL_DST), headers that fight with the libc's.
+ */
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST	80
+#endif
+#define COMPAT_IP6T_SO_ORIGINAL_DST 80
 
 /*
  * struct mptcp_info as the kernel fills it. Linux 6.1 returns the first 48

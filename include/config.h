@@ -59,12 +59,15 @@ struct config_addr {
 /*
  * One 'upstream' line: an address, or a host name and the addresses it
  * resolved to when the file was read (resolve_interval resolves it again
- * while the daemon runs).
+ * while the daemon runs), or "destination": the one address of such a
+ * line stands for every destination (AF_UNSPEC, ca_len 0, ca_text
+ * "destination"), each session connecting to its own.
  */
 struct config_upstream {
 	char			cu_text[CONFIG_ADDRTEXT_MAX];	/* as written */
 	int			cu_line;
 	bool			cu_named;	/* a host name, not an address */
+	bool			cu_destination;	/* upstream = destination */
 	char			cu_host[PARSE_HOST_MAX];
 	uint16_t		cu_port;
 	struct config_addr	cu_addrs[CONFIG_ADDRS_MAX];	/* as resolved */
@@ -76,6 +79,16 @@ enum config_balance {
 	CONFIG_BALANCE_ROUNDROBIN,	/* each session starts at the next */
 	CONFIG_BALANCE_FIRST,		/* in order; the next on failure */
 	CONFIG_BALANCE_LEASTCONN,	/* the one with the fewest sessions */
+};
+
+/*
+ * transparent: how a listener on a gateway learns where each client was
+ * going (its original destination) when nftables diverted it.
+ */
+enum config_transparent {
+	CONFIG_TRANSPARENT_NO,
+	CONFIG_TRANSPARENT_TPROXY,	/* IP_TRANSPARENT; getsockname() */
+	CONFIG_TRANSPARENT_REDIRECT,	/* SO_ORIGINAL_DST; TCP clients */
 };
 
 /* One [NAME] section. Sizes of 0 mean "kernel default". */
@@ -112,6 +125,17 @@ struct listener_config {
 	int			lc_proxy_from_line;
 	struct acl		lc_allow;	/* with any entry, the rest is refused */
 	struct acl		lc_deny;	/* refused, whatever allow says */
+	enum config_transparent	lc_transparent;
+	int			lc_transparent_line;
+	/*
+	 * upstream = destination: each session connects to the destination
+	 * its client asked for, as these lists permit (acl_destination()).
+	 */
+	bool			lc_upstream_destination;
+	struct acl		lc_dest_allow;	/* empty: nothing */
+	struct acl		lc_dest_deny;
+	struct acl_ports	lc_dest_ports;	/* empty: every port */
+	int			lc_dest_line;	/* first destination_*, 0 if none */
 	unsigned		lc_max_connections;	/* 0 = no cap */
 	/*
 	 * TLS: the files as the file named them (relative names resolved

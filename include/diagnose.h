@@ -87,6 +87,10 @@ struct diagnose_facts {
 	struct diagnose_listen	df_listens[DIAGNOSE_LISTENS_MAX];
 	int			df_nlistens;
 	bool			df_upstream_mptcp; /* upstream_protocol mptcp */
+	/* The first transparent listener (a gateway's), "" when none. */
+	char			df_transparent[CONFIG_NAME_MAX];
+	bool			df_transparent_mptcp;	/* its upstream_protocol */
+	bool			df_all_transparent;	/* and no other kind */
 };
 
 /* The kinds of warning, in the order they are printed. */
@@ -99,6 +103,7 @@ enum diagnose_code {
 	DIAGNOSE_W_SUBFLOWS_ZERO,	/* subflows limit 0 */
 	DIAGNOSE_W_NO_SIGNAL,		/* no signal endpoint */
 	DIAGNOSE_W_ADD_ADDR_ZERO,	/* upstream announcements ignored */
+	DIAGNOSE_W_NO_SECOND_PATH,	/* a gateway's uplinks: one path */
 	DIAGNOSE_W_BLACKHOLE,		/* active-side MPTCP turned off */
 	DIAGNOSE_W_LISTEN_NOT_LOCAL,	/* a listen address not the host's */
 };

@@ -12,6 +12,7 @@
 #define MPTCP_RELAYD_PRIV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -30,5 +31,12 @@ int	priv_drop(const char *user, const char *group, bool *switched);
  * effective set. When it cannot, why names the reason.
  */
 bool	priv_can_bind_port(uint16_t port, char *why, size_t whylen);
+
+/*
+ * Whether this process may set IP_TRANSPARENT (transparent = tproxy) now:
+ * it needs CAP_NET_ADMIN (or CAP_NET_RAW) in the effective set. When it
+ * cannot, why names the reason.
+ */
+bool	priv_can_transparent(char *why, size_t whylen);
 
 #endif

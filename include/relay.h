@@ -53,6 +53,7 @@ enum relay_refusal {
 	RELAY_REFUSED_ACL,		/* allow, deny, accept_proxy_from */
 	RELAY_REFUSED_PROXY_HEADER,	/* missing, malformed, too slow */
 	RELAY_REFUSED_TLS_HANDSHAKE,	/* failed or too slow */
+	RELAY_REFUSED_DESTINATION,	/* none, unknown, not allowed, a loop */
 	RELAY_REFUSED__MAX
 };
 
@@ -115,12 +116,20 @@ struct relay_upstate {
 	unsigned		rs_down;	/* 1 while health checks fail */
 };
 
-/* One address of the upstream set. */
+/*
+ * One address of the upstream set. With upstream = destination the set
+ * has one, with no address, that stands for every destination: each
+ * session connects through a set of its own (relay_upset_destination())
+ * whose one address is its destination and shares this one's state, so
+ * that every destination is counted under one name and no destination's
+ * failure takes the others out of service.
+ */
 struct relay_upstream {
 	struct config_addr	 ru_addr;	/* ca_text: the upstream as written */
 	struct relay_upstate	*ru_st;
 	/* The host of its upstream line: a name, or the address's text. */
 	char			 ru_host[PARSE_HOST_MAX];
+	bool			 ru_destination;	/* upstream = destination */
 };
 
 /* The addresses sessions may connect to, in the order of the file. */
@@ -218,6 +227,17 @@ void		 relay_resolved(struct relay *rl, int i,
  */
 struct relay_upset *relay_upset_get(struct relay *rl);
 void		 relay_upset_put(struct relay_upset *us);
+
+/*
+ * For a session of a section with upstream = destination: a new set
+ * (one reference, the caller's) whose one address is dst (AF_INET or
+ * AF_INET6), sharing the state of the section's destination entry, or
+ * state of its own when the section has none any more (a reload changed
+ * it while the session started under the old configuration). NULL when
+ * out of memory.
+ */
+struct relay_upset *relay_upset_destination(struct relay *rl,
+		    const struct sockaddr *dst, socklen_t len);
 
 /*
  * Whether address ru is in service at now (monotonic ms): neither backed

@@ -40,6 +40,12 @@ struct sock_opts {
 	int	so_sndbuf;
 	bool	so_nodelay;
 	bool	so_keepalive;
+	/*
+	 * sock_listen() only: IP_TRANSPARENT (IPV6_TRANSPARENT), so that
+	 * connections nftables diverts with tproxy are accepted (needs
+	 * CAP_NET_ADMIN).
+	 */
+	bool	so_transparent;
 };
 
 /* What the kernel says of a connection's MPTCP state. */
@@ -59,7 +65,8 @@ int	sock_socket(int family, int protocol);
  * Open a listening socket on addr: SO_REUSEADDR, IPV6_V6ONLY as dualstack
  * says, buffer sizes and options from opts (which accepted sockets
  * inherit), bind, listen(backlog). Returns the fd, or -1 with errno set and
- * *step naming the call that failed ("socket", "bind", "listen").
+ * *step naming the call that failed ("socket", "setsockopt
+ * IP_TRANSPARENT", "bind", "listen"...).
  */
 int	sock_listen(const struct sockaddr *addr, socklen_t len, bool dualstack,
 	    int protocol, int backlog, const struct sock_opts *opts,

@@ -5,7 +5,8 @@
 
 /*
  * Upstream connection: pick an address of the section's upstream set as
- * 'balance' says, open a TCP or MPTCP socket to it without blocking, bound
+ * 'balance' says (or take the one address of a session's destination,
+ * relay_upset_destination()), open a TCP or MPTCP socket to it without blocking, bound
  * by connect_timeout; on failure move the same session to the next
  * address, until every address was tried. Addresses in service come first
  * (not backed off after a failed connect for upstream_backoff, not failing
@@ -81,7 +82,8 @@ int	upstream_pick(const struct relay_upset *us, enum config_balance balance,
 
 /*
  * Record a connect attempt's outcome (an errno value, 0 for success) on
- * address ru of the section named name, logging a change of service.
+ * address ru of the section named name, logging a change of service; a
+ * destination (ru_destination) is only counted, never out of service.
  */
 void	upstream_note(struct relay_upstream *ru, const char *name, int error,
 	    uint64_t now);

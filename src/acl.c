@@ -35,6 +35,7 @@ static int	acl_entry(struct acl *, const char *, size_t,
 static int	acl_push(struct acl *, const struct acl_range *);
 static int	acl_sort_cmp(const void *, const void *);
 static int	acl_key(const struct sockaddr *, struct acl_addr *);
+static bool	acl_lookup(const struct acl *, const struct acl_addr *);
 
 static int
 acl_cmp(const struct acl_addr *a, const struct acl_addr *b)
@@ -224,8 +225,14 @@ acl_init(struct acl *acl)
 	memset(acl, 0, sizeof(*acl));
 }
 
-int
-acl_add(struct acl *acl, const char *text, const char **why)
+/* How one entry of a list's text becomes a range. */
+typedef int (*acl_entry_fn)(struct acl *, const char *, size_t,
+    struct acl_range *, const char **);
+
+/* acl_add() and acl_ports_add(), each with its kind of entry. */
+static int
+acl_add_entries(struct acl *acl, const char *text, const char **why,
+    acl_entry_fn entry, const char *empty)
 {
 	struct acl_range	 r;
 	size_t			 old = acl->acl_len, len;
@@ -236,7 +243,7 @@ acl_add(struct acl *acl, const char *text, const char **why)
 		if (*p == '\0')
 			break;
 		len = strcspn(p, ACL_SEP);
-		if (acl_entry(acl, p, len, &r, why) == -1)
+		if (entry(acl, p, len, &r, why) == -1)
 			goto fail;
 		if (acl_push(acl, &r) == -1) {
 			*why = "out of memory";
@@ -245,7 +252,7 @@ acl_add(struct acl *acl, const char *text, const char **why)
 		p += len;
 	}
 	if (acl->acl_len == old) {
-		*why = "empty address list";
+		*why = empty;
 		return (-1);
 	}
 	acl->acl_finished = false;
@@ -253,6 +260,13 @@ acl_add(struct acl *acl, const char *text, const char **why)
 fail:
 	acl->acl_len = old;
 	return (-1);
+}
+
+int
+acl_add(struct acl *acl, const char *text, const char **why)
+{
+	return (acl_add_entries(acl, text, why, acl_entry,
+	    "empty address list"));
 }
 
 static int
@@ -312,31 +326,39 @@ acl_key(const struct sockaddr *sa, struct acl_addr *k)
 	}
 }
 
-bool
-acl_match(const struct acl *acl, const struct sockaddr *addr)
+/* Whether k is in the list; see acl_match(). */
+static bool
+acl_lookup(const struct acl *acl, const struct acl_addr *k)
 {
 	const struct acl_range	*r = acl->acl_ranges;
-	struct acl_addr		 k;
 	size_t			 lo = 0, hi = acl->acl_len, mid, i;
 
-	if (acl->acl_len == 0 || acl_key(addr, &k) == -1)
-		return (false);
 	if (!acl->acl_finished) {
 		for (i = 0; i < acl->acl_len; i++)
-			if (acl_cmp(&r[i].ar_first, &k) <= 0 &&
-			    acl_cmp(&k, &r[i].ar_last) <= 0)
+			if (acl_cmp(&r[i].ar_first, k) <= 0 &&
+			    acl_cmp(k, &r[i].ar_last) <= 0)
 				return (true);
 		return (false);
 	}
 	/* The last range that starts at or before k is the only candidate. */
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (acl_cmp(&r[mid].ar_first, &k) <= 0)
+		if (acl_cmp(&r[mid].ar_first, k) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return (lo > 0 && acl_cmp(&k, &r[lo - 1].ar_last) <= 0);
+	return (lo > 0 && acl_cmp(k, &r[lo - 1].ar_last) <= 0);
+}
+
+bool
+acl_match(const struct acl *acl, const struct sockaddr *addr)
+{
+	struct acl_addr		 k;
+
+	if (acl->acl_len == 0 || acl_key(addr, &k) == -1)
+		return (false);
+	return (acl_lookup(acl, &k));
 }
 
 bool
@@ -361,4 +383,119 @@ acl_free(struct acl *acl)
 {
 	free(acl->acl_ranges);
 	acl_init(acl);
+}
+
+/* --- port lists ---------------------------------------------------------- */
+
+void
+acl_ports_init(struct acl_ports *ap)
+{
+	acl_init(&ap->ap_list);
+}
+
+/* A port in s[0..len): decimal, no leading zero, 1-65535. 0 or -1. */
+static int
+acl_port(const char *s, size_t len, uint64_t *port)
+{
+	uint64_t	 v = 0;
+	size_t		 i;
+
+	if (len == 0 || (s[0] == '0' && len > 1))
+		return (-1);
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return (-1);
+		v = v * 10 + (uint64_t)(s[i] - '0');
+		if (v > 65535)
+			return (-1);
+	}
+	if (v == 0)
+		return (-1);
+	*port = v;
+	return (0);
+}
+
+/* One entry, s[0..len): "PORT" or "LOW-HIGH", as a range of the list. */
+static int
+acl_port_entry(struct acl *acl, const char *s, size_t len,
+    struct acl_range *r, const char **why)
+{
+	const char	*dash;
+	size_t		 first;
+
+	memset(r, 0, sizeof(*r));
+	if (memchr(s, ',', len) != NULL)
+		return (acl_entry_why(acl, s, len, why,
+		    "entries are separated by spaces, not commas"));
+	dash = memchr(s, '-', len);
+	first = dash != NULL ? (size_t)(dash - s) : len;
+	if (acl_port(s, first, &r->ar_first.aa_lo) == -1 || (dash != NULL &&
+	    acl_port(dash + 1, len - first - 1, &r->ar_last.aa_lo) == -1))
+		return (acl_entry_why(acl, s, len, why, dash != NULL ?
+		    "not a range of ports (LOW-HIGH, each 1-65535)" :
+		    "not a port (1-65535)"));
+	if (dash == NULL)
+		r->ar_last = r->ar_first;
+	else if (r->ar_last.aa_lo < r->ar_first.aa_lo)
+		return (acl_entry_why(acl, s, len, why,
+		    "the range ends before it starts"));
+	return (0);
+}
+
+int
+acl_ports_add(struct acl_ports *ap, const char *text, const char **why)
+{
+	return (acl_add_entries(&ap->ap_list, text, why, acl_port_entry,
+	    "empty port list"));
+}
+
+void
+acl_ports_finish(struct acl_ports *ap)
+{
+	acl_finish(&ap->ap_list);
+}
+
+bool
+acl_ports_match(const struct acl_ports *ap, uint16_t port)
+{
+	struct acl_addr	 k = { 0, port };
+
+	return (acl_lookup(&ap->ap_list, &k));
+}
+
+bool
+acl_ports_empty(const struct acl_ports *ap)
+{
+	return (acl_empty(&ap->ap_list));
+}
+
+void
+acl_ports_free(struct acl_ports *ap)
+{
+	acl_free(&ap->ap_list);
+}
+
+const char *
+acl_destination(const struct acl *allow, const struct acl *deny,
+    const struct acl_ports *ports, const struct sockaddr *dst)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+	uint16_t			 port;
+
+	if (deny != NULL && acl_match(deny, dst))
+		return ("in destination_deny");
+	if (!acl_match(allow, dst))
+		return ("not in destination_allow");
+	if (ports == NULL || acl_ports_empty(ports))
+		return (NULL);
+	if (dst->sa_family == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)dst;
+		port = ntohs(sin->sin_port);
+	} else {
+		sin6 = (const struct sockaddr_in6 *)(const void *)dst;
+		port = ntohs(sin6->sin6_port);
+	}
+	return (acl_ports_match(ports, port) ? NULL :
+	    "port not in destination_ports");
 }

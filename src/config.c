@@ -32,6 +32,9 @@
 
 static int	addr_overlap(const struct config_addr *,
 		    const struct config_addr *);
+struct key_def;
+static const struct key_def *key_find(const struct key_def *, size_t,
+		    const char *);
 
 /* How a key's value is parsed and where it is stored. */
 enum key_kind {
@@ -50,6 +53,8 @@ enum key_kind {
 	KEY_ACL,		/* struct acl, repeatable */
 	KEY_ADDR,		/* struct config_addr: an address to bind */
 	KEY_TLS,		/* the TLS keys: struct config_tls */
+	KEY_TRANSPARENT,	/* enum config_transparent */
+	KEY_PORTS,		/* struct acl_ports, repeatable */
 };
 
 struct key_def {
@@ -120,6 +125,10 @@ static const struct key_def listener_keys[] = {
 	{ "upstream_tls_sni",	KEY_TLS,	LC(lc_tls),		0, 0 },
 	{ "upstream_tls_cert",	KEY_TLS,	LC(lc_tls),		0, 0 },
 	{ "upstream_tls_key",	KEY_TLS,	LC(lc_tls),		0, 0 },
+	{ "transparent",	KEY_TRANSPARENT, LC(lc_transparent),	0, 0 },
+	{ "destination_allow",	KEY_ACL,	LC(lc_dest_allow),	0, 0 },
+	{ "destination_deny",	KEY_ACL,	LC(lc_dest_deny),	0, 0 },
+	{ "destination_ports",	KEY_PORTS,	LC(lc_dest_ports),	0, 0 },
 };
 
 #define NKEYS(t)	(sizeof(t) / sizeof((t)[0]))
@@ -128,17 +137,6 @@ static const struct key_def listener_keys[] = {
 /* The kinds of section a key belongs in. */
 #define IN_GLOBAL	0x1
 #define IN_LISTENER	0x2
-
-/* Keys of CONFIG.md that later versions bring: named, but refused. */
-static const struct {
-	const char	*fk_name;
-	unsigned	 fk_in;		/* IN_GLOBAL, IN_LISTENER */
-} future_keys[] = {
-	{ "transparent", IN_LISTENER },
-	{ "destination_allow", IN_LISTENER },
-	{ "destination_deny", IN_LISTENER },
-	{ "destination_ports", IN_LISTENER },
-};
 
 /* A problem found, kept until the end of the load puts them in order. */
 struct config_msg {
@@ -307,6 +305,9 @@ listener_config_new(const char *name, int line)
 	acl_init(&lc->lc_accept_proxy_from);
 	acl_init(&lc->lc_allow);
 	acl_init(&lc->lc_deny);
+	acl_init(&lc->lc_dest_allow);
+	acl_init(&lc->lc_dest_deny);
+	acl_ports_init(&lc->lc_dest_ports);
 	return lc;
 }
 
@@ -337,6 +338,9 @@ listener_config_free(struct listener_config *lc)
 	acl_free(&lc->lc_accept_proxy_from);
 	acl_free(&lc->lc_allow);
 	acl_free(&lc->lc_deny);
+	acl_free(&lc->lc_dest_allow);
+	acl_free(&lc->lc_dest_deny);
+	acl_ports_free(&lc->lc_dest_ports);
 	free(lc->lc_upstreams);
 	free(lc);
 }
@@ -424,6 +428,36 @@ section_node_free(void *lc)
 	(void)lc;
 }
 
+/*
+ * The end of a section (the next header, or the end of the file): what
+ * only the keys' lines of the section can tell. upstream = destination
+ * connects each session to one address, its own: the keys that choose
+ * among, re-resolve, back off from or check upstream addresses have
+ * nothing to act on.
+ */
+static void
+config_section_end(struct config_parser *p)
+{
+	static const char *const unused[] = {
+		"balance", "health_check_interval", "resolve_interval",
+		"upstream_backoff",
+	};
+	const struct key_def	*k;
+	size_t			 i;
+
+	if (p->p_sec != SEC_LISTENER || !p->p_lc->lc_upstream_destination)
+		return;
+	for (i = 0; i < NKEYS(unused); i++) {
+		k = key_find(listener_keys, NKEYS(listener_keys), unused[i]);
+		if (p->p_keyline[k - listener_keys] != 0)
+			config_error(p, p->p_keyline[k - listener_keys],
+			    "'%s' does not apply to 'upstream = destination' "
+			    "in [%s]: each session connects to the one "
+			    "destination its client names", unused[i],
+			    p->p_lc->lc_name);
+	}
+}
+
 static void
 config_section_begin(struct config_parser *p, const char *name)
 {
@@ -431,6 +465,7 @@ config_section_begin(struct config_parser *p, const char *name)
 	const char		*why;
 	void			*node;
 
+	config_section_end(p);
 	memset(p->p_keyline, 0, sizeof(p->p_keyline));
 	p->p_lc = NULL;
 	p->p_sec = SEC_BROKEN;
@@ -720,15 +755,18 @@ config_set_upstream(struct config_parser *p, struct listener_config *lc,
 	struct config_upstream	*cu, *ups;
 	const char		*why;
 	int			 i, total = 0;
+	bool			 dest = strcmp(value, "destination") == 0;
 
 	if (lc->lc_upstream_line == 0)
 		lc->lc_upstream_line = p->p_line; /* even if bad: not missing */
-	if (parse_hostport(value, &hp, &why) == -1) {
+	if (dest)
+		memset(&hp, 0, sizeof(hp));
+	else if (parse_hostport(value, &hp, &why) == -1) {
 		config_error(p, p->p_line, "upstream: invalid value '%s': %s",
 		    value, why);
 		return;
 	}
-	if (hp.hp_kind == PARSE_HOST_WILDCARD) {
+	if (!dest && hp.hp_kind == PARSE_HOST_WILDCARD) {
 		config_error(p, p->p_line,
 		    "upstream: invalid value '%s': upstream cannot be '*'", value);
 		return;
@@ -752,7 +790,12 @@ config_set_upstream(struct config_parser *p, struct listener_config *lc,
 	cu->cu_line = p->p_line;
 	snprintf(cu->cu_host, sizeof(cu->cu_host), "%s", hp.hp_host);
 	cu->cu_port = hp.hp_port;
-	if (hp.hp_kind == PARSE_HOST_NAME) {
+	if (dest) {
+		/* One address that stands for every destination. */
+		cu->cu_destination = true;
+		lc->lc_upstream_destination = true;
+		cu->cu_naddrs = 1;
+	} else if (hp.hp_kind == PARSE_HOST_NAME) {
 		cu->cu_named = true;
 		if (config_resolve(p, &hp, cu) == -1)
 			return;
@@ -887,6 +930,14 @@ config_set_tls(struct config_parser *p, struct listener_config *lc,
 	*line = p->p_line;
 }
 
+/* The first destination_* key of the section is on this line. */
+static void
+config_dest_line(struct config_parser *p, struct listener_config *lc)
+{
+	if (lc->lc_dest_line == 0)
+		lc->lc_dest_line = p->p_line;
+}
+
 /* Parse value for key k and store it at base + k->k_offset. */
 static void
 config_set(struct config_parser *p, const struct key_def *k, void *base,
@@ -998,6 +1049,30 @@ config_set(struct config_parser *p, const struct key_def *k, void *base,
 		if (k->k_offset == LC(lc_accept_proxy_from))
 			((struct listener_config *)base)->lc_proxy_from_line =
 			    p->p_line;
+		else if (k->k_offset != LC(lc_allow) &&
+		    k->k_offset != LC(lc_deny))
+			config_dest_line(p, (struct listener_config *)base);
+		break;
+	case KEY_PORTS:
+		if (acl_ports_add((struct acl_ports *)dst, value, &why) == -1) {
+			config_error(p, p->p_line, "%s: %s", k->k_name, why);
+			return;
+		}
+		config_dest_line(p, (struct listener_config *)base);
+		break;
+	case KEY_TRANSPARENT:
+		if (strcmp(value, "tproxy") == 0)
+			*(enum config_transparent *)dst =
+			    CONFIG_TRANSPARENT_TPROXY;
+		else if (strcmp(value, "redirect") == 0)
+			*(enum config_transparent *)dst =
+			    CONFIG_TRANSPARENT_REDIRECT;
+		else if (strcmp(value, "no") == 0)
+			*(enum config_transparent *)dst = CONFIG_TRANSPARENT_NO;
+		else
+			why = "expected 'tproxy', 'redirect' or 'no'";
+		((struct listener_config *)base)->lc_transparent_line =
+		    p->p_line;
 		break;
 	}
 	if (why != NULL)
@@ -1018,27 +1093,19 @@ key_find(const struct key_def *keys, size_t nkeys, const char *name)
 
 /*
  * A key the section being read does not take: one of the other kind of
- * section says where it belongs, one that a later version brings says
- * so, and any other is unknown.
+ * section says where it belongs, any other is unknown.
  */
 static void
 config_unknown_key(struct config_parser *p, const char *name)
 {
 	unsigned	here, in = 0;
-	size_t		i;
 
 	here = p->p_sec == SEC_GLOBAL ? IN_GLOBAL : IN_LISTENER;
 	if (key_find(global_keys, NKEYS(global_keys), name) != NULL)
 		in |= IN_GLOBAL;
 	if (key_find(listener_keys, NKEYS(listener_keys), name) != NULL)
 		in |= IN_LISTENER;
-	for (i = 0; i < NKEYS(future_keys); i++)
-		if (strcmp(future_keys[i].fk_name, name) == 0)
-			in |= future_keys[i].fk_in;
-	if (in & here)
-		config_error(p, p->p_line,
-		    "key '%s' is not supported by this version", name);
-	else if (in & IN_GLOBAL)
+	if (in & IN_GLOBAL)
 		config_error(p, p->p_line, "'%s' belongs in [global]", name);
 	else if (in & IN_LISTENER)
 		config_error(p, p->p_line, "'%s' belongs in a listener section "
@@ -1082,7 +1149,8 @@ config_handler(void *user, const char *section, const char *name,
 	}
 	i = (size_t)(k - keys);
 	if (p->p_keyline[i] != 0 && k->k_kind != KEY_LISTEN &&
-	    k->k_kind != KEY_ACL && k->k_kind != KEY_UPSTREAM &&
+	    k->k_kind != KEY_ACL && k->k_kind != KEY_PORTS &&
+	    k->k_kind != KEY_UPSTREAM &&
 	    strcmp(k->k_name, "tls_cert") != 0 &&
 	    strcmp(k->k_name, "tls_key") != 0) {
 		config_error(p, p->p_line,
@@ -1489,6 +1557,65 @@ config_tls(struct config_parser *p, struct listener_config *lc)
 	lc->lc_tls_client = tls_client_new(&cc, config_tls_report, &tr);
 }
 
+/*
+ * transparent and upstream = destination: what names a destination, and
+ * the refusal of a file that would make an open proxy (a listener that
+ * relays anyone to anywhere): upstream = destination needs
+ * destination_allow, and with accept_proxy, clients the listener knows.
+ * allow does not make them known there: it is matched against the
+ * address the PROXY header claims, which its sender writes.
+ */
+static void
+config_validate_destination(struct config_parser *p,
+    const struct listener_config *lc)
+{
+	const struct config_upstream	*cu;
+	int				 i, line = 0;
+
+	for (i = 0; i < lc->lc_nupstreams && line == 0; i++)
+		if (lc->lc_upstreams[i].cu_destination)
+			line = lc->lc_upstreams[i].cu_line;
+	if (lc->lc_transparent != CONFIG_TRANSPARENT_NO && lc->lc_accept_proxy)
+		config_error(p, lc->lc_transparent_line, "'transparent' and "
+		    "'accept_proxy' exclude each other in [%s]: a transparent "
+		    "listener takes the destination from the connection "
+		    "itself", lc->lc_name);
+	if (!lc->lc_upstream_destination) {
+		if (lc->lc_dest_line != 0)
+			config_error(p, lc->lc_dest_line, "the destination_* "
+			    "keys need 'upstream = destination' in [%s]",
+			    lc->lc_name);
+		return;
+	}
+	/* Every other upstream line, a second "destination" included. */
+	for (i = 0; i < lc->lc_nupstreams; i++) {
+		cu = &lc->lc_upstreams[i];
+		if (cu->cu_line != line)
+			config_error(p, cu->cu_line, "'upstream = "
+			    "destination' (line %d) cannot be combined with "
+			    "other upstream lines in [%s]", line, lc->lc_name);
+	}
+	if (lc->lc_transparent == CONFIG_TRANSPARENT_NO && !lc->lc_accept_proxy)
+		config_error(p, line, "'upstream = destination' needs "
+		    "'transparent' or 'accept_proxy = yes' in [%s]: nothing "
+		    "else names a destination", lc->lc_name);
+	if (acl_empty(&lc->lc_dest_allow))
+		config_error(p, line, "'upstream = destination' needs "
+		    "'destination_allow' in [%s]: without it any client could "
+		    "reach any address (an open proxy)", lc->lc_name);
+	if (lc->lc_accept_proxy && lc->lc_tls.ct_client_ca == NULL &&
+	    acl_empty(&lc->lc_accept_proxy_from))
+		config_error(p, line, "'upstream = destination' with "
+		    "'accept_proxy' needs clients the listener knows in [%s]: "
+		    "'tls_client_ca' (a client certificate) or "
+		    "'accept_proxy_from' (the addresses that may send a "
+		    "header); else anyone who sends a PROXY header chooses "
+		    "the destination (an open proxy)%s", lc->lc_name,
+		    acl_empty(&lc->lc_allow) ? "" : "; 'allow' is no such "
+		    "check here: it is matched against the address the "
+		    "header claims");
+}
+
 /* Checks that need the whole file: required keys, colliding addresses. */
 static void
 config_validate(struct config_parser *p)
@@ -1515,6 +1642,10 @@ config_validate(struct config_parser *p)
 		acl_finish(&lc->lc_accept_proxy_from);
 		acl_finish(&lc->lc_allow);
 		acl_finish(&lc->lc_deny);
+		acl_finish(&lc->lc_dest_allow);
+		acl_finish(&lc->lc_dest_deny);
+		acl_ports_finish(&lc->lc_dest_ports);
+		config_validate_destination(p, lc);
 		config_tls(p, lc);
 	}
 	config_validate_listen(p);
@@ -1535,6 +1666,7 @@ config_parse(struct config_parser *p)
 		return NULL;
 	}
 	ret = ini_parse_stream(config_reader, p, config_handler, p);
+	config_section_end(p);
 	if (ret == -2)
 		config_error(p, 0, "out of memory");
 	else if (ret > 0 && p->p_nerrors == 0)

@@ -466,12 +466,16 @@ daemon_state(struct daemon *d)
 			    (unsigned long long)c.rc_refused[RELAY_REFUSED_ACL],
 			    (unsigned long long)
 			    c.rc_refused[RELAY_REFUSED_PROXY_HEADER]);
+		if (c.rc_refused[RELAY_REFUSED_DESTINATION] > 0)
+			APPEND(", refused destination %llu", (unsigned long long)
+			    c.rc_refused[RELAY_REFUSED_DESTINATION]);
 		us = relay_upset_get(rl);
 		for (j = 0; j < us->us_n; j++) {
 			ru = &us->us_addrs[j];
 			st = ru->ru_st;
 			APPEND(", upstream %s %s: %u active, connects ok %llu "
 			    "refused %llu timeout %llu error %llu",
+			    ru->ru_destination ? "destination" :
 			    sock_ntop((const struct sockaddr *)&ru->ru_addr.ca_ss,
 			    addr, sizeof(addr)), relay_upstream_up(ru,
 			    clock_ms(), rl->rl_conf->lc_upstream_backoff) ?
@@ -799,6 +803,25 @@ done:
 	return status;
 }
 
+/*
+ * -t: what the file asks that this process could not do at start, as a
+ * warning (the file itself is fine; the start would fail, exit status 2).
+ * The systemd unit runs -t with the capabilities of the start.
+ */
+static void
+daemon_test_privileges(const struct config *cf)
+{
+	const struct listener_config	*lc;
+	char				 why[160];
+
+	TAILQ_FOREACH(lc, &cf->cf_listeners, lc_entry)
+		if (lc->lc_transparent == CONFIG_TRANSPARENT_TPROXY &&
+		    !priv_can_transparent(why, sizeof(why)))
+			fprintf(stderr, "%s:%d: warning: [%s]: %s: the "
+			    "listener will not start\n", cf->cf_path,
+			    lc->lc_transparent_line, lc->lc_name, why);
+}
+
 int
 daemon_main(const struct daemon_opts *opts)
 {
@@ -830,6 +853,7 @@ daemon_main(const struct daemon_opts *opts)
 		return DAEMON_EXIT_CONFIG;
 	}
 	if (opts->do_test) {
+		daemon_test_privileges(d.d_config);
 		printf("%s: configuration OK (%d listener%s)\n",
 		    opts->do_config_path, d.d_config->cf_nlisteners,
 		    plural((unsigned)d.d_config->cf_nlisteners));

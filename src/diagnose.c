@@ -164,11 +164,44 @@ dg_warn(struct diagnose_warning *w, int max, int *n, enum diagnose_code code,
 	(*n)++;
 }
 
+/*
+ * A gateway (a transparent listener) gets failover and aggregation only
+ * from the subflows of its upstream connections: this host opens them
+ * from its other uplinks ('subflow' endpoints) or joins the addresses the
+ * upstream announces (add_addr_accepted), within the subflow limit.
+ */
+static void
+dg_warn_gateway(const struct diagnose_facts *f, struct diagnose_warning *w,
+    int max, int *n, bool subflow)
+{
+	if (!f->df_transparent_mptcp) {
+		dg_warn(w, max, n, DIAGNOSE_W_NO_SECOND_PATH,
+		    "listener '%s' is transparent but upstream_protocol = "
+		    "tcp: its connections to the upstream are plain TCP, with "
+		    "one path and no failover", f->df_transparent);
+		return;
+	}
+	/* What cannot be read is not guessed at. */
+	if (!f->df_limits_known || (f->df_limit_subflows > 0 &&
+	    (!f->df_endpoints_known || subflow ||
+	    f->df_limit_add_addr_accepted > 0)))
+		return;
+	dg_warn(w, max, n, DIAGNOSE_W_NO_SECOND_PATH,
+	    "listener '%s' is transparent, and its MPTCP connections to the "
+	    "upstream get no second path (%s): no failover and no "
+	    "aggregation of uplinks; add a 'subflow' endpoint on each other "
+	    "uplink ('ip mptcp endpoint add ADDRESS dev UPLINK subflow') or "
+	    "accept the upstream's announced addresses, with e.g. 'ip mptcp "
+	    "limits set subflows 2 add_addr_accepted 2'", f->df_transparent,
+	    f->df_limit_subflows == 0 ? "the subflow limit is 0" :
+	    "no 'subflow' endpoint, and add_addr_accepted is 0");
+}
+
 int
 diagnose_warnings(const struct diagnose_facts *f, struct diagnose_warning *w,
     int max)
 {
-	bool	signal = false, kernel_pm;
+	bool	signal = false, subflow = false, kernel_pm;
 	int	i, n = 0;
 
 	if (!f->df_kernel_mptcp) {
@@ -212,10 +245,15 @@ diagnose_warnings(const struct diagnose_facts *f, struct diagnose_warning *w,
 		    "raise it, e.g. 'ip mptcp limits set subflows 2 "
 		    "add_addr_accepted 2'");
 
-	for (i = 0; i < f->df_nendpoints; i++)
+	for (i = 0; i < f->df_nendpoints; i++) {
 		if (f->df_endpoints[i].de_flags & DIAGNOSE_EP_SIGNAL)
 			signal = true;
-	if (kernel_pm && f->df_endpoints_known && !signal)
+		if (f->df_endpoints[i].de_flags & DIAGNOSE_EP_SUBFLOW)
+			subflow = true;
+	}
+	/* A gateway's clients are its LAN's TCP: none joins it. */
+	if (kernel_pm && f->df_endpoints_known && !signal &&
+	    !(f->df_have_config && f->df_all_transparent))
 		dg_warn(w, max, &n, DIAGNOSE_W_NO_SIGNAL,
 		    "no 'signal' endpoint: this host announces none of its "
 		    "other addresses, so clients can only add subflows from "
@@ -229,6 +267,9 @@ diagnose_warnings(const struct diagnose_facts *f, struct diagnose_warning *w,
 		    "add_addr_accepted is 0: addresses the upstream host "
 		    "announces are ignored, so the upstream leg gets extra "
 		    "subflows only from this host's 'subflow' endpoints");
+
+	if (kernel_pm && f->df_transparent[0] != '\0')
+		dg_warn_gateway(f, w, max, &n, subflow);
 
 	if (f->df_blackhole_timeout > 0 && f->df_counters_known &&
 	    (f->df_blackhole > 0 || f->df_syntx_disabled > 0))
@@ -382,9 +423,18 @@ dg_collect_listens(const struct config *cf, struct diagnose_facts *f)
 	if (cf == NULL)
 		return;
 	f->df_have_config = true;
+	f->df_all_transparent = !TAILQ_EMPTY(&cf->cf_listeners);
 	TAILQ_FOREACH(lc, &cf->cf_listeners, lc_entry) {
 		if (lc->lc_upstream_protocol == IPPROTO_MPTCP)
 			f->df_upstream_mptcp = true;
+		if (lc->lc_transparent == CONFIG_TRANSPARENT_NO)
+			f->df_all_transparent = false;
+		else if (f->df_transparent[0] == '\0') {
+			snprintf(f->df_transparent, sizeof(f->df_transparent),
+			    "%s", lc->lc_name);
+			f->df_transparent_mptcp = lc->lc_upstream_protocol ==
+			    IPPROTO_MPTCP;
+		}
 		for (i = 0; i < lc->lc_nlisten &&
 		    f->df_nlistens < DIAGNOSE_LISTENS_MAX; i++) {
 			dl = &f->df_listens[f->df_nlistens++];

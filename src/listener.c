@@ -38,6 +38,8 @@ listener_opts(const struct listener_config *conf)
 		.so_sndbuf = conf->lc_sndbuf,
 		.so_nodelay = conf->lc_nodelay,
 		.so_keepalive = conf->lc_keepalive,
+		.so_transparent = conf->lc_transparent ==
+		    CONFIG_TRANSPARENT_TPROXY,
 	};
 
 	return opts;
@@ -102,7 +104,10 @@ listener_open(struct relay *rl, const struct listener_config *conf,
 		log_error("%s: cannot listen on %s (%s): %s: %s%s", conf->lc_name,
 		    addr->ca_text, config_protocol_name(protocol), step,
 		    strerror(errno), errno == EACCES ? " (a port below 1024 "
-		    "needs root or CAP_NET_BIND_SERVICE)" : "");
+		    "needs root or CAP_NET_BIND_SERVICE)" : errno == EPERM &&
+		    opts.so_transparent ? " (transparent = tproxy needs "
+		    "CAP_NET_ADMIN: run as root, or grant it as the systemd "
+		    "drop-in example mptcp-relayd-transparent.conf does)" : "");
 		return NULL;
 	}
 	if ((ls = listener_new(rl, addr, fd, protocol)) == NULL)
@@ -126,6 +131,22 @@ listener_fd_matches(int fd, const struct config_addr *addr)
 	    (v6only == 0) != addr->ca_dualstack)
 		return false;
 	return true;
+}
+
+/* Whether fd has IP_TRANSPARENT (IPV6_TRANSPARENT for IPv6). */
+static bool
+listener_fd_transparent(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss), olen = sizeof(int);
+	int			 on = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return false;
+	if (ss.ss_family == AF_INET6)
+		return getsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &on,
+		    &olen) == 0 && on;
+	return getsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, &olen) == 0 && on;
 }
 
 /*
@@ -179,6 +200,13 @@ listener_adopt(struct relay *rl, const struct listener_config *conf,
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
 		log_error("%s: fd %d: fcntl: %s", conf->lc_name, fd,
 		    strerror(errno));
+		return NULL;
+	}
+	if (opts.so_transparent && !listener_fd_transparent(fd)) {
+		log_error("%s: the socket passed for %s (fd %d) is not "
+		    "transparent but the listener has transparent = tproxy "
+		    "(the socket unit needs Transparent=yes)", conf->lc_name,
+		    addr->ca_text, fd);
 		return NULL;
 	}
 	sock_apply_opts(fd, &opts);
@@ -588,17 +616,28 @@ listener_index_free(struct listener_index *li)
 	free(li->li_port);
 }
 
-/* The running listener bound to a with that protocol, or NULL. */
+/* Whether a listener of lc opens its socket with IP_TRANSPARENT. */
+static bool
+listener_tproxy(const struct listener_config *lc)
+{
+	return lc->lc_transparent == CONFIG_TRANSPARENT_TPROXY;
+}
+
+/*
+ * The running listener bound to a with the protocol and IP_TRANSPARENT
+ * of lc, or NULL: a change of either takes a new socket.
+ */
 static struct listener *
 listener_index_find(const struct listener_index *li,
-    const struct config_addr *a, int protocol)
+    const struct config_addr *a, const struct listener_config *lc)
 {
 	struct listener	*ls;
 
-	ls = li->li_exact[addr_hash(a, protocol) & li->li_mask];
+	ls = li->li_exact[addr_hash(a, lc->lc_protocol) & li->li_mask];
 	for (; ls != NULL; ls = ls->ls_hnext)
 		if (!ls->ls_moved &&
-		    listener_conf(ls)->lc_protocol == protocol &&
+		    listener_conf(ls)->lc_protocol == lc->lc_protocol &&
+		    listener_tproxy(listener_conf(ls)) == listener_tproxy(lc) &&
 		    config_addr_equal(&ls->ls_addr, a))
 			return ls;
 	return NULL;
@@ -703,7 +742,8 @@ listener_replace(struct listener_change *ch)
 
 	TAILQ_FOREACH(ls, &ch->lc_replace, ls_entry) {
 		if (!priv_can_bind_port(addr_port(&ls->ls_addr), why,
-		    sizeof(why))) {
+		    sizeof(why)) || (listener_tproxy(ls->ls_next_conf) &&
+		    !priv_can_transparent(why, sizeof(why)))) {
 			log_error("%s: cannot replace the socket on %s (its "
 			    "protocol or address changed): %s; restart the "
 			    "daemon to apply this change",
@@ -809,8 +849,7 @@ listener_set_apply(struct listener_set *lss, struct config *cf,
 		rl = rs->rs_relays[r++];
 		for (i = 0; i < lc->lc_nlisten; i++) {
 			a = &lc->lc_listen[i];
-			if ((ls = listener_index_find(&li, a,
-			    lc->lc_protocol)) != NULL) {
+			if ((ls = listener_index_find(&li, a, lc)) != NULL) {
 				/* Kept: moved over, updated once all is well. */
 				ls->ls_moved = true;
 				TAILQ_REMOVE(&lss->lss_list, ls, ls_entry);

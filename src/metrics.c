@@ -445,11 +445,14 @@ metrics_render_subflows(struct metrics_buf *mb, const struct metrics_relay *rs,
 /*
  * The upstream label of address ru: its numeric address, as the log
  * line's upstream= names it (a host name's addresses would share its
- * text).
+ * text); "destination" for every destination of upstream = destination,
+ * so that the series do not grow with the destinations clients name.
  */
 static const char *
 metrics_upstream_name(const struct relay_upstream *ru, char *buf, size_t len)
 {
+	if (ru->ru_destination)
+		return "destination";
 	return sock_ntop((const struct sockaddr *)&ru->ru_addr.ca_ss, buf,
 	    len);
 }

@@ -75,9 +75,9 @@ priv_drop(const char *user, const char *group, bool *switched)
 	return 0;
 }
 
-/* Whether CAP_NET_BIND_SERVICE is in the effective set. */
+/* Whether capability cap is in the effective set. */
 static bool
-priv_has_bind_cap(void)
+priv_has_cap(int cap)
 {
 	struct __user_cap_header_struct	hdr = {
 		.version = _LINUX_CAPABILITY_VERSION_3,
@@ -88,8 +88,7 @@ priv_has_bind_cap(void)
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capget, &hdr, data) == -1)
 		return false;
-	return (data[CAP_TO_INDEX(CAP_NET_BIND_SERVICE)].effective &
-	    CAP_TO_MASK(CAP_NET_BIND_SERVICE)) != 0;
+	return (data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap)) != 0;
 }
 
 bool
@@ -103,10 +102,21 @@ priv_can_bind_port(uint16_t port, char *why, size_t whylen)
 			start = 1024;
 		fclose(fp);
 	}
-	if (port >= start || priv_has_bind_cap())
+	if (port >= start || priv_has_cap(CAP_NET_BIND_SERVICE))
 		return true;
 	snprintf(why, whylen, "port %u is below "
 	    "net.ipv4.ip_unprivileged_port_start (%ld) and the daemon no "
 	    "longer has CAP_NET_BIND_SERVICE", port, start);
+	return false;
+}
+
+bool
+priv_can_transparent(char *why, size_t whylen)
+{
+	/* The kernel's test for IP_TRANSPARENT takes either. */
+	if (priv_has_cap(CAP_NET_ADMIN) || priv_has_cap(CAP_NET_RAW))
+		return true;
+	snprintf(why, whylen, "transparent = tproxy needs CAP_NET_ADMIN (for "
+	    "IP_TRANSPARENT), which the daemon does not have");
 	return false;
 }

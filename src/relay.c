@@ -5,6 +5,9 @@
 
 #include "autoconf.h"
 
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +53,7 @@ relay_upset_new(const struct config_upstream *ups, int n,
 				continue;	/* named twice: once is enough */
 			ru = &us->us_addrs[us->us_n];
 			ru->ru_addr = ups[i].cu_addrs[j];
+			ru->ru_destination = ups[i].cu_destination;
 			snprintf(ru->ru_host, sizeof(ru->ru_host), "%s",
 			    ups[i].cu_host);
 			for (k = 0; old != NULL && k < old->us_n; k++)
@@ -191,6 +195,49 @@ relay_upset_get(struct relay *rl)
 	us = rl->rl_upset;
 	__atomic_add_fetch(&us->us_refcnt, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&rl->rl_lock);
+	return us;
+}
+
+struct relay_upset *
+relay_upset_destination(struct relay *rl, const struct sockaddr *dst,
+    socklen_t len)
+{
+	struct relay_upset	*us, *cur;
+	struct relay_upstream	*ru;
+	const void		*host;
+	char			 text[INET6_ADDRSTRLEN];
+
+	if (len > sizeof(struct sockaddr_storage) || (us = calloc(1,
+	    sizeof(*us) + sizeof(*ru))) == NULL)
+		return NULL;
+	us->us_refcnt = 1;
+	us->us_n = 1;
+	ru = &us->us_addrs[0];
+	cur = relay_upset_get(rl);
+	if (cur->us_n > 0 && cur->us_addrs[0].ru_destination) {
+		*ru = cur->us_addrs[0];
+		__atomic_add_fetch(&ru->ru_st->rs_refcnt, 1, __ATOMIC_RELAXED);
+	} else if ((ru->ru_st = calloc(1, sizeof(*ru->ru_st))) != NULL) {
+		ru->ru_st->rs_refcnt = 1;
+		ru->ru_destination = true;
+		snprintf(ru->ru_addr.ca_text, sizeof(ru->ru_addr.ca_text),
+		    "destination");
+	}
+	relay_upset_put(cur);
+	if (ru->ru_st == NULL) {
+		free(us);
+		return NULL;
+	}
+	memcpy(&ru->ru_addr.ca_ss, dst, len);
+	ru->ru_addr.ca_len = len;
+	/* The name an upstream_tls certificate is checked against. */
+	host = dst->sa_family == AF_INET ?
+	    (const void *)&((const struct sockaddr_in *)(const void *)dst)->
+	    sin_addr : (const void *)&((const struct sockaddr_in6 *)
+	    (const void *)dst)->sin6_addr;
+	if (inet_ntop(dst->sa_family, host, text, sizeof(text)) == NULL)
+		text[0] = '\0';
+	snprintf(ru->ru_host, sizeof(ru->ru_host), "%s", text);
 	return us;
 }
 
@@ -401,6 +448,7 @@ relay_refusal_name(enum relay_refusal reason)
 		[RELAY_REFUSED_ACL] = "acl",
 		[RELAY_REFUSED_PROXY_HEADER] = "proxy_header",
 		[RELAY_REFUSED_TLS_HANDSHAKE] = "tls_handshake",
+		[RELAY_REFUSED_DESTINATION] = "destination",
 	};
 
 	if (reason >= RELAY_REFUSED__MAX)

@@ -21,6 +21,7 @@
 #include "acl.h"
 #include "clock.h"
 #include "compat.h"
+#include "dest.h"
 #include "log.h"
 #include "proxy_proto.h"
 #include "session.h"
@@ -134,7 +135,12 @@ struct session {
 	int				 se_tries;	/* upstream addresses tried */
 	char				*se_tls_error;	/* the upstream's handshake */
 	int				 se_pp_mptcp;	/* from a PROXY TLV, or -1 */
-	union sock_addr			*se_pp_dst;	/* from a PROXY header */
+	/*
+	 * Where the client was going, when the session must know: the
+	 * destination a PROXY header names (for proxy_protocol or upstream
+	 * = destination), or a transparent connection's original one.
+	 */
+	union sock_addr			*se_dst;
 	struct event			 se_timer;	/* idle or handshake */
 	bool				 se_timer_on;
 	uint64_t			 se_start;	/* monotonic ms */
@@ -1059,8 +1065,8 @@ session_proxy_header(struct session *se, char *hdr)
 	bool			 mptcp;
 	int			 n;
 
-	if (se->se_pp_dst != NULL)
-		dst = &se->se_pp_dst->sa;
+	if (se->se_dst != NULL)
+		dst = &se->se_dst->sa;
 	else if (getsockname(s->ss_io.io_fd, (struct sockaddr *)&local,
 	    &len) == 0)
 		dst = (const struct sockaddr *)&local;
@@ -1291,6 +1297,45 @@ session_admitted(struct session *se)
 		session_sync(se);
 }
 
+/*
+ * Where the client goes, before anything is connected: a transparent
+ * connection's original destination, learned now, or the one its PROXY
+ * header named; it must not be a loop, and with upstream = destination
+ * the destination_* keys must permit it. Returns -1 when the client was
+ * refused.
+ */
+static int
+session_destination(struct session *se)
+{
+	const struct listener_config	*lc = se->se_conf;
+	const char			*why;
+	char				 buf[DEST_WHY_MAX], dst[SOCK_NTOP_MAX];
+
+	if (lc->lc_transparent != CONFIG_TRANSPARENT_NO) {
+		if ((se->se_dst = malloc(sizeof(*se->se_dst))) == NULL) {
+			session_close(se, SESSION_END_NO_MEMORY);
+			return -1;
+		}
+		if (dest_original(se->se_client.ss_io.io_fd, lc->lc_transparent,
+		    se->se_dst, buf, sizeof(buf)) == -1) {
+			session_refuse(se, RELAY_REFUSED_DESTINATION, "%s", buf);
+			return -1;
+		}
+	} else if (!lc->lc_upstream_destination)
+		return 0;
+	if (se->se_dst == NULL) {
+		session_refuse(se, RELAY_REFUSED_DESTINATION, "no destination "
+		    "in the header (LOCAL or UNKNOWN)");
+		return -1;
+	}
+	if ((why = dest_check(se->se_config, lc, &se->se_dst->sa)) != NULL) {
+		session_refuse(se, RELAY_REFUSED_DESTINATION, "%s: %s",
+		    sock_ntop(&se->se_dst->sa, dst, sizeof(dst)), why);
+		return -1;
+	}
+	return 0;
+}
+
 /* The session is admitted: connect to the upstream. */
 static void
 session_connect(struct session *se)
@@ -1299,6 +1344,8 @@ session_connect(struct session *se)
 	const struct listener_config	*conf = se->se_conf;
 	struct timeval			 tv;
 
+	if (session_destination(se) == -1)
+		return;
 	RELAY_COUNT(relay_counters(se->se_relay, sc->sc_loop), rc_active, 1);
 	session_set_stage(se, SESSION_CONNECTING);
 	if (se->se_timer_on) {
@@ -1311,7 +1358,14 @@ session_connect(struct session *se)
 		if (evtimer_add(&se->se_timer, &tv) == 0)
 			se->se_timer_on = true;
 	}
-	se->se_upset = relay_upset_get(se->se_relay);
+	if (!conf->lc_upstream_destination)
+		se->se_upset = relay_upset_get(se->se_relay);
+	else if ((se->se_upset = relay_upset_destination(se->se_relay,
+	    &se->se_dst->sa, se->se_dst->sa.sa_family == AF_INET ?
+	    sizeof(se->se_dst->sin) : sizeof(se->se_dst->sin6))) == NULL) {
+		session_close(se, SESSION_END_NO_MEMORY);
+		return;
+	}
 	/* Only while connecting: an idle session does not keep it. */
 	if ((se->se_connect = malloc(sizeof(*se->se_connect))) == NULL) {
 		session_close(se, SESSION_END_NO_MEMORY);
@@ -1411,10 +1465,11 @@ session_proxy_in(struct session_side *s)
 	if (!h.ph_local) {
 		sock_addr_set(&se->se_peer, (struct sockaddr *)&h.ph_src,
 		    sizeof(h.ph_src));
-		if (se->se_conf->lc_proxy_protocol != 0 &&
-		    (se->se_pp_dst = malloc(sizeof(*se->se_pp_dst))) != NULL)
-			sock_addr_set(se->se_pp_dst,
-			    (struct sockaddr *)&h.ph_dst, sizeof(h.ph_dst));
+		if ((se->se_conf->lc_proxy_protocol != 0 ||
+		    se->se_conf->lc_upstream_destination) &&
+		    (se->se_dst = malloc(sizeof(*se->se_dst))) != NULL)
+			sock_addr_set(se->se_dst, (struct sockaddr *)&h.ph_dst,
+			    sizeof(h.ph_dst));
 	}
 	if (log_enabled(LOG_LVL_DEBUG))
 		log_debug("%s: session %llu: PROXY v%d header, %zu bytes%s",
@@ -1501,6 +1556,7 @@ session_log(struct session *se, enum session_end reason)
 	char				 client[SOCK_NTOP_MAX];
 	char				 upstream[CONFIG_ADDRTEXT_MAX];
 	char				 upmptcp[64] = "", error[64] = "";
+	char				 dst[SOCK_NTOP_MAX + 16] = "";
 	char				 tls[512] = "", subject[256];
 	uint64_t			 ms;
 	const char			*ename, *v;
@@ -1550,16 +1606,23 @@ session_log(struct session *se, enum session_end reason)
 	if (se->se_tries > 1)
 		snprintf(error + strlen(error), sizeof(error) - strlen(error),
 		    " tries=%d", se->se_tries);
+	/* Where the client was going (on a gateway, not the upstream). */
+	if (se->se_dst != NULL && (lc->lc_transparent != CONFIG_TRANSPARENT_NO ||
+	    lc->lc_upstream_destination)) {
+		memcpy(dst, " destination=", sizeof(" destination="));
+		sock_ntop(&se->se_dst->sa, dst + strlen(dst),
+		    sizeof(dst) - strlen(dst));
+	}
 	ms = clock_ms() - se->se_start;
 	log_info("%s: client=%s upstream=%s mptcp=%s subflows=%u%s "
-	    "bytes_in=%llu bytes_out=%llu duration=%llu.%03llus end=%s%s%s",
+	    "bytes_in=%llu bytes_out=%llu duration=%llu.%03llus end=%s%s%s%s",
 	    lc->lc_name, client, upstream,
 	    se->se_client.ss_mptcp.state == SIDE_MPTCP_YES ? "yes" : "no",
 	    se->se_client.ss_mptcp.most, upmptcp,
 	    (unsigned long long)se->se_client.ss_bytes,
 	    (unsigned long long)se->se_upstream.ss_bytes,
 	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
-	    session_end_name(reason), error, tls);
+	    session_end_name(reason), error, dst, tls);
 }
 
 /* Free one side; abort makes its peer see a reset instead of a FIN. */
@@ -1619,7 +1682,7 @@ session_free(struct session *se, bool abort_client, bool abort_upstream)
 		__atomic_sub_fetch(&se->se_up->ru_st->rs_active, 1,
 		    __ATOMIC_RELAXED);
 	relay_upset_put(se->se_upset);
-	free(se->se_pp_dst);
+	free(se->se_dst);
 	free(se->se_tls_error);
 
 	TAILQ_REMOVE(&sc->sc_sessions, se, se_entry);

@@ -131,6 +131,15 @@ sock_listen(const struct sockaddr *addr, socklen_t len, bool dualstack,
 		    &(int){ dualstack ? 0 : 1 }, sizeof(int)) == -1)
 			goto fail;
 	}
+	if (opts->so_transparent) {
+		*step = addr->sa_family == AF_INET6 ?
+		    "setsockopt IPV6_TRANSPARENT" : "setsockopt IP_TRANSPARENT";
+		if ((addr->sa_family == AF_INET6 ? setsockopt(fd, SOL_IPV6,
+		    IPV6_TRANSPARENT, &(int){ 1 }, sizeof(int)) :
+		    setsockopt(fd, SOL_IP, IP_TRANSPARENT, &(int){ 1 },
+		    sizeof(int))) == -1)
+			goto fail;
+	}
 	/* Before listen(): the window scale is chosen from the buffer. */
 	sock_apply_opts(fd, opts);
 	sock_check_buf(fd, SO_RCVBUF, opts->so_rcvbuf, "rcvbuf",

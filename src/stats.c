@@ -409,7 +409,7 @@ stats_http(struct stats *st)
 static struct evhttp_bound_socket *
 stats_bind(struct stats *st, const struct config_addr *addr, bool quiet)
 {
-	const struct sock_opts		 opts = { 0, 0, false, false };
+	const struct sock_opts		 opts = { 0 };
 	struct evhttp_bound_socket	*b;
 	const char			*step;
 	int				 fd, saved;

@@ -104,6 +104,9 @@ upstream_note(struct relay_upstream *ru, const char *name, int error,
 
 	__atomic_add_fetch(&st->rs_connects[upstream_result(error)], 1,
 	    __ATOMIC_RELAXED);
+	/* One destination that fails says nothing of the others. */
+	if (ru->ru_destination)
+		return;
 	if (error == 0) {
 		was = __atomic_exchange_n(&st->rs_failed_at, 0,
 		    __ATOMIC_RELAXED);

@@ -748,11 +748,12 @@ class Peer:
         self.log.close()
 
 
-def start_nginx(peers, tmp_path, port, http):
-    """Debian's nginx on 127.0.0.1:port (the peers fixture runs it and
-    stops it), with the directives http in its http block (one server
-    listening on port, at least): one process, as root, so that it reads
-    the test's files; its temporary files and pid under tmp_path."""
+def start_nginx(peers, tmp_path, port, http, ns=None, host="127.0.0.1"):
+    """Debian's nginx on host:port (the peers fixture runs it and stops
+    it), with the directives http in its http block (one server listening
+    on port, at least): one process, as root, so that it reads the test's
+    files; its temporary files and pid under tmp_path. With ns (a
+    netns.Netns), it runs in that network namespace."""
     nginx = need_program("/usr/sbin/nginx", "nginx-light")
     conf = tmp_path / "nginx.conf"
     conf.write_text(f"""
@@ -771,9 +772,14 @@ http {{
 {http}
 }}
 """)
-    peers([nginx, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)],
-          tmp_path / "nginx.out")
-    wait_port(port)
+    prefix = ns.prefix() if ns is not None else ()
+    peers([*prefix, nginx, "-e", "stderr", "-p", str(tmp_path), "-c",
+           str(conf)], tmp_path / "nginx.out")
+    if ns is None:
+        wait_port(port, host)
+    else:
+        with ns.entered():
+            wait_port(port, host)
 
 
 def wait_port(port, host="127.0.0.1", timeout=15):
@@ -784,3 +790,50 @@ def wait_port(port, host="127.0.0.1", timeout=15):
         except OSError:
             return False
     wait_until(up, timeout, what=f"{host}:{port} listening")
+
+
+# --- certificates, made for each test run ----------------------------------------
+
+class PKI:
+    """A test CA (and an unrelated one) issuing server and client
+    certificates with openssl(1), in a directory of the test."""
+
+    def __init__(self, path):
+        self.path = path
+        self.openssl = need_program("/usr/bin/openssl", "openssl")
+        self.ca = self._ca("ca", "Test CA")
+        self.other_ca = self._ca("other-ca", "Other CA")
+
+    def _run(self, *args):
+        subprocess.run([self.openssl, *args], check=True,
+                       capture_output=True, timeout=30)
+
+    def _ca(self, name, cn):
+        key, crt = self.path / f"{name}.key", self.path / f"{name}.pem"
+        self._run("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
+                  "-out", str(crt), "-subj", f"/CN={cn}", "-days", "2")
+        return crt
+
+    def issue(self, name, cn, sans=(), ca="ca", serial=None, client=False):
+        """(certificate, key) files for cn, signed by ca."""
+        key, csr = self.path / f"{name}.key", self.path / f"{name}.csr"
+        crt = self.path / f"{name}.pem"
+        self._run("req", "-newkey", "ec", "-pkeyopt",
+                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
+                  "-out", str(csr), "-subj", f"/CN={cn}")
+        ext = self.path / f"{name}.ext"
+        lines = ["basicConstraints=CA:FALSE"]
+        if sans:
+            lines.append("subjectAltName=" + ",".join(sans))
+        lines.append("extendedKeyUsage=" + ("clientAuth" if client
+                                             else "serverAuth"))
+        ext.write_text("\n".join(lines) + "\n")
+        args = ["x509", "-req", "-in", str(csr), "-CA",
+                str(self.path / f"{ca}.pem"), "-CAkey",
+                str(self.path / f"{ca}.key"), "-out", str(crt), "-days", "2",
+                "-extfile", str(ext)]
+        args += ["-set_serial", str(serial)] if serial else \
+            ["-CAcreateserial"]
+        self._run(*args)
+        return crt, key

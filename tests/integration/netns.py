@@ -19,7 +19,8 @@ one would follow the main table out of the first link, and taking that link
 down would take both subflows with it. The accepting side answers by its
 connected routes, so each subflow's packets go back the way they came.
 
-Names carry the pid and a counter, so runs never collide; close() kills what
+GatewayTopology builds the four hosts of a gateway and its concentrator
+(see its docstring). Names carry the pid and a counter, so runs never collide; close() kills what
 runs in the namespaces and deletes them, and is safe to call twice. Python
 code can work inside a namespace with `with topo.client.entered(): ...`:
 sockets created there belong to that namespace for their whole life.
@@ -155,6 +156,25 @@ class Netns:
         self.alive = False
 
 
+def host_ns(name):
+    """A namespace as every host of a topology has it: lo up, MPTCP on,
+    blackhole detection off (so that lost SYNs in one test never turn
+    MPTCP off for the next), reverse-path filtering off. The caller
+    deletes it."""
+    ns = Netns(name)
+    try:
+        ns.ip("link", "set", "lo", "up")
+        ns.sysctl("net.mptcp.enabled", 1)
+        if os.path.exists("/proc/sys/net/mptcp/blackhole_timeout"):
+            ns.sysctl("net.mptcp.blackhole_timeout", 0)
+        for conf in ("all", "default"):
+            ns.sysctl(f"net.ipv4.conf.{conf}.rp_filter", 0)
+    except BaseException:
+        ns.delete()
+        raise
+    return ns
+
+
 class Link:
     """A veth pair between two namespaces, one /24."""
 
@@ -189,7 +209,30 @@ class Link:
         ns.link_up(dev)
 
 
-class Topology:
+class Hosts:
+    """What a topology of hosts shares: its namespaces (self.namespaces,
+    each made by _ns()), deleted by close() in reverse order."""
+
+    namespaces = ()
+
+    def _ns(self, name):
+        ns = host_ns(name)
+        self.namespaces.append(ns)
+        return ns
+
+    def close(self):
+        for ns in reversed(self.namespaces):
+            ns.delete()
+        self.namespaces = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Topology(Hosts):
     """client, relay and (with upstream_links > 0) upstream namespaces.
 
     client_links: veth links client<->relay (1 or 2).
@@ -223,16 +266,6 @@ class Topology:
             self.close()
             raise
 
-    def _ns(self, name):
-        ns = Netns(name)
-        self.namespaces.append(ns)
-        ns.ip("link", "set", "lo", "up")
-        ns.sysctl("net.mptcp.enabled", 1)
-        if os.path.exists("/proc/sys/net/mptcp/blackhole_timeout"):
-            ns.sysctl("net.mptcp.blackhole_timeout", 0)
-        for conf in ("all", "default"):
-            ns.sysctl(f"net.ipv4.conf.{conf}.rp_filter", 0)
-        return ns
 
     @property
     def relay_addr(self):
@@ -244,16 +277,80 @@ class Topology:
         """The upstream host's address on upstream link 0."""
         return self.upstream_links[0].addr_b
 
-    def close(self):
-        for ns in reversed(self.namespaces):
-            ns.delete()
+
+class GatewayTopology(Hosts):
+    """MPTCP for a whole network: a LAN behind a gateway with two uplinks
+    to a concentrator, which reaches a destination network.
+
+        lan ==(l0/gl)== gw ==(g0/k0, g1/k1)== conc ==(d0/x0)== dst
+
+        LAN link:     lan 198.18.50.2, gw 198.18.50.1 (lan's default route)
+        uplink i:     gw 198.18.<51+i>.1, conc 198.18.<51+i>.2
+        destination:  conc 198.18.60.1, dst 198.18.60.2
+
+    The gateway has source routing on its uplinks (a subflow from an
+    uplink's address leaves by that uplink, to either concentrator
+    address), a default route by uplink 0, and the routing rule that
+    TPROXY needs: packets marked 1 are delivered locally (table 100).
+    What diverts LAN connections (nftables) is the user's to load, with
+    nft(). The destination answers by its connected route.
+    """
+
+    LAN_CLIENT = "198.18.50.2"
+    LAN_GATEWAY = "198.18.50.1"
+    DESTINATION = "198.18.60.2"
+    TPROXY_MARK = 1
+    TPROXY_TABLE = 100
+
+    def __init__(self):
+        tag = f"mptg{os.getpid()}-{next(_serial)}"
         self.namespaces = []
+        self.uplinks = []
+        try:
+            self.lan = self._ns(tag + "-l")
+            self.gw = self._ns(tag + "-g")
+            self.conc = self._ns(tag + "-k")
+            self.dst = self._ns(tag + "-d")
+            self.gw.ip("link", "add", "gl", "type", "veth", "peer", "name",
+                       "l0", "netns", self.lan.name)
+            for ns, dev, addr in ((self.gw, "gl", self.LAN_GATEWAY),
+                                  (self.lan, "l0", self.LAN_CLIENT)):
+                ns.ip("addr", "add", addr + "/24", "dev", dev)
+                ns.ip("link", "set", dev, "up")
+            self.lan.ip("route", "add", "default", "via", self.LAN_GATEWAY)
+            for i in range(2):
+                self.uplinks.append(Link(
+                    self.gw, f"g{i}", f"198.18.{51 + i}.1",
+                    self.conc, f"k{i}", f"198.18.{51 + i}.2", 110 + i))
+            self.gw.ip("route", "add", "default", "via",
+                       self.uplinks[0].addr_b)
+            self.dst_link = Link(self.conc, "d0", "198.18.60.1",
+                                 self.dst, "x0", self.DESTINATION, 120)
+            self.gw.ip("rule", "add", "fwmark", str(self.TPROXY_MARK),
+                       "lookup", str(self.TPROXY_TABLE), "priority", "100")
+            self.gw.ip("route", "add", "local", "0.0.0.0/0", "dev", "lo",
+                       "table", str(self.TPROXY_TABLE))
+        except BaseException:
+            self.close()
+            raise
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
+    @property
+    def conc_addr(self):
+        """The concentrator's address on uplink 0."""
+        return self.uplinks[0].addr_b
+
+    def nft(self, ns, ruleset):
+        """Load an nftables ruleset (text) in ns."""
+        run(["ip", "netns", "exec", ns.name, "nft", "-f", "-"],
+            input=ruleset)
+
+    def multipath(self):
+        """The gateway opens a second subflow from uplink 1 ('subflow'
+        endpoint); both ends allow two subflows."""
+        self.gw.mptcp_limits(2, 0)
+        self.conc.mptcp_limits(2, 0)
+        self.gw.mptcp_endpoint(self.uplinks[1].addr_a, "g1", "subflow")
 
 
 # --- what ss says of MPTCP connections -------------------------------------

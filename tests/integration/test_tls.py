@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from helpers import (GLOBAL_SECTION, KIB, MIB, check_session, connect,
+from helpers import (GLOBAL_SECTION, KIB, MIB, PKI, check_session, connect,
                      connect_until_closed, free_port, need_program,
                      recv_exactly, start_nginx, wait_closed, wait_port,
                      wait_until)
@@ -28,53 +28,6 @@ from helpers import (GLOBAL_SECTION, KIB, MIB, check_session, connect,
 
 def listener(name, listen, upstream, extra=""):
     return f"\n[{name}]\nlisten = {listen}\nupstream = {upstream}\n{extra}"
-
-
-# --- certificates, made for each test run ----------------------------------------
-
-class PKI:
-    """A test CA (and an unrelated one) issuing server and client
-    certificates with openssl(1), in a directory of the test."""
-
-    def __init__(self, path):
-        self.path = path
-        self.openssl = need_program("/usr/bin/openssl", "openssl")
-        self.ca = self._ca("ca", "Test CA")
-        self.other_ca = self._ca("other-ca", "Other CA")
-
-    def _run(self, *args):
-        subprocess.run([self.openssl, *args], check=True,
-                       capture_output=True, timeout=30)
-
-    def _ca(self, name, cn):
-        key, crt = self.path / f"{name}.key", self.path / f"{name}.pem"
-        self._run("req", "-x509", "-newkey", "ec", "-pkeyopt",
-                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
-                  "-out", str(crt), "-subj", f"/CN={cn}", "-days", "2")
-        return crt
-
-    def issue(self, name, cn, sans=(), ca="ca", serial=None, client=False):
-        """(certificate, key) files for cn, signed by ca."""
-        key, csr = self.path / f"{name}.key", self.path / f"{name}.csr"
-        crt = self.path / f"{name}.pem"
-        self._run("req", "-newkey", "ec", "-pkeyopt",
-                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
-                  "-out", str(csr), "-subj", f"/CN={cn}")
-        ext = self.path / f"{name}.ext"
-        lines = ["basicConstraints=CA:FALSE"]
-        if sans:
-            lines.append("subjectAltName=" + ",".join(sans))
-        lines.append("extendedKeyUsage=" + ("clientAuth" if client
-                                             else "serverAuth"))
-        ext.write_text("\n".join(lines) + "\n")
-        args = ["x509", "-req", "-in", str(csr), "-CA",
-                str(self.path / f"{ca}.pem"), "-CAkey",
-                str(self.path / f"{ca}.key"), "-out", str(crt), "-days", "2",
-                "-extfile", str(ext)]
-        args += ["-set_serial", str(serial)] if serial else \
-            ["-CAcreateserial"]
-        self._run(*args)
-        return crt, key
 
 
 @pytest.fixture

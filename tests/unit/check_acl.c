@@ -7,7 +7,7 @@
  * Address lists: every entry form and every refusal with its reason, the
  * edges of ranges, IPv4 clients seen through a dual-stack socket, merging,
  * the allow/deny rule, and a list of 10,000 entries checked against a
- * plain prefix comparison.
+ * plain prefix comparison; port lists and the destination rule.
  */
 
 #include "autoconf.h"
@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "testutil.h"
 
 #define LARGE_N		10000
 #define LARGE_PROBES	5000
@@ -41,20 +42,7 @@ static Suite	*acl_suite(void);
 static struct sockaddr_storage
 sa(const char *addr)
 {
-	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(addr, ':') == NULL) {
-		sin->sin_family = AF_INET;
-		ck_assert_int_eq(inet_pton(AF_INET, addr, &sin->sin_addr), 1);
-	} else {
-		sin6->sin6_family = AF_INET6;
-		ck_assert_int_eq(inet_pton(AF_INET6, addr, &sin6->sin6_addr),
-		    1);
-	}
-	return (ss);
+	return (testutil_sockaddr(addr, 0));
 }
 
 static bool
@@ -486,6 +474,137 @@ START_TEST(test_permit)
 }
 END_TEST
 
+START_TEST(test_ports)
+{
+	struct acl_ports	 ap;
+	const char		*why = NULL;
+
+	acl_ports_init(&ap);
+	ck_assert(acl_ports_empty(&ap));
+	ck_assert(!acl_ports_match(&ap, 80));
+	ck_assert_int_eq(acl_ports_add(&ap, "443 80\t8000-8099", &why), 0);
+	ck_assert_int_eq(acl_ports_add(&ap, "8100-8100 1 65535 79", &why), 0);
+	acl_ports_finish(&ap);
+	/* 79-80 and 8000-8100 merge: 1, 79-80, 443, 8000-8100, 65535. */
+	ck_assert_uint_eq(ap.ap_list.acl_len, 5);
+	ck_assert(acl_ports_match(&ap, 1));
+	ck_assert(!acl_ports_match(&ap, 2));
+	ck_assert(!acl_ports_match(&ap, 78));
+	ck_assert(acl_ports_match(&ap, 79));
+	ck_assert(acl_ports_match(&ap, 80));
+	ck_assert(!acl_ports_match(&ap, 81));
+	ck_assert(acl_ports_match(&ap, 443));
+	ck_assert(!acl_ports_match(&ap, 7999));
+	ck_assert(acl_ports_match(&ap, 8000));
+	ck_assert(acl_ports_match(&ap, 8100));
+	ck_assert(!acl_ports_match(&ap, 8101));
+	ck_assert(!acl_ports_match(&ap, 65534));
+	ck_assert(acl_ports_match(&ap, 65535));
+	acl_ports_free(&ap);
+	ck_assert(acl_ports_empty(&ap));
+}
+END_TEST
+
+/* Each refused port entry, with its reason; nothing is added. */
+static const struct {
+	const char	*pr_text;
+	const char	*pr_why;
+} port_rejects[] = {
+	{ "", "empty port list" },
+	{ "  ", "empty port list" },
+	{ "0", "0: not a port (1-65535)" },
+	{ "65536", "65536: not a port (1-65535)" },
+	{ "080", "080: not a port (1-65535)" },
+	{ "http", "http: not a port (1-65535)" },
+	{ "-1", "-1: not a range of ports (LOW-HIGH, each 1-65535)" },
+	{ "80-", "80-: not a range of ports (LOW-HIGH, each 1-65535)" },
+	{ "1-2-3", "1-2-3: not a range of ports (LOW-HIGH, each 1-65535)" },
+	{ "90-80", "90-80: the range ends before it starts" },
+	{ "80,443", "80,443: entries are separated by spaces, not commas" },
+	{ "443 x", "x: not a port (1-65535)" },
+};
+
+START_TEST(test_port_rejects)
+{
+	struct acl_ports	 ap;
+	const char		*why = NULL;
+
+	acl_ports_init(&ap);
+	ck_assert_int_eq(acl_ports_add(&ap, "22", &why), 0);
+	ck_assert_int_eq(acl_ports_add(&ap, port_rejects[_i].pr_text, &why),
+	    -1);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_str_eq(why, port_rejects[_i].pr_why);
+	acl_ports_finish(&ap);
+	ck_assert_uint_eq(ap.ap_list.acl_len, 1);
+	ck_assert(acl_ports_match(&ap, 22));
+	acl_ports_free(&ap);
+}
+END_TEST
+
+START_TEST(test_destination)
+{
+	struct acl		 allow, deny, none;
+	struct acl_ports	 ports, all;
+	struct sockaddr_storage	 a;
+	const char		*why = NULL;
+
+	acl_init(&allow);
+	acl_init(&deny);
+	acl_init(&none);
+	acl_ports_init(&ports);
+	acl_ports_init(&all);
+	assert_add(&allow, "198.18.0.0/15 2001:db8::/32");
+	acl_finish(&allow);
+	assert_add(&deny, "198.18.9.0/24");
+	acl_finish(&deny);
+	ck_assert_int_eq(acl_ports_add(&ports, "80 443", &why), 0);
+	acl_ports_finish(&ports);
+
+	/* An empty allow reaches nothing (a destination list fails closed). */
+	a = testutil_sockaddr("198.18.1.1", 80);
+	ck_assert_str_eq(acl_destination(&none, NULL, NULL,
+	    (struct sockaddr *)&a), "not in destination_allow");
+	/* In allow, any port when no port is listed. */
+	ck_assert_ptr_null(acl_destination(&allow, NULL, NULL,
+	    (struct sockaddr *)&a));
+	ck_assert_ptr_null(acl_destination(&allow, &none, &all,
+	    (struct sockaddr *)&a));
+	ck_assert_ptr_null(acl_destination(&allow, &deny, &ports,
+	    (struct sockaddr *)&a));
+	a = testutil_sockaddr("198.18.1.1", 8080);
+	ck_assert_ptr_null(acl_destination(&allow, &deny, NULL,
+	    (struct sockaddr *)&a));
+	ck_assert_str_eq(acl_destination(&allow, &deny, &ports,
+	    (struct sockaddr *)&a), "port not in destination_ports");
+	/* deny wins over allow and ports. */
+	a = testutil_sockaddr("198.18.9.9", 443);
+	ck_assert_str_eq(acl_destination(&allow, &deny, &ports,
+	    (struct sockaddr *)&a), "in destination_deny");
+	/* Outside allow. */
+	a = testutil_sockaddr("192.0.2.1", 443);
+	ck_assert_str_eq(acl_destination(&allow, &deny, &ports,
+	    (struct sockaddr *)&a), "not in destination_allow");
+	/* IPv6, and IPv4 seen through a dual-stack socket. */
+	a = testutil_sockaddr("2001:db8::5", 443);
+	ck_assert_ptr_null(acl_destination(&allow, &deny, &ports,
+	    (struct sockaddr *)&a));
+	a = testutil_sockaddr("2001:db8::5", 22);
+	ck_assert_str_eq(acl_destination(&allow, &deny, &ports,
+	    (struct sockaddr *)&a), "port not in destination_ports");
+	a = testutil_sockaddr("::ffff:198.18.1.1", 80);
+	ck_assert_ptr_null(acl_destination(&allow, &deny, &ports,
+	    (struct sockaddr *)&a));
+	a = testutil_sockaddr("::ffff:198.18.9.1", 80);
+	ck_assert_str_eq(acl_destination(&allow, &deny, &ports,
+	    (struct sockaddr *)&a), "in destination_deny");
+
+	acl_free(&allow);
+	acl_free(&deny);
+	acl_ports_free(&ports);
+}
+END_TEST
+
 /*
  * 10,000 random entries, IPv4 and IPv6, of many prefix lengths, added in
  * batches of varying size; then the finished list, the unfinished one and
@@ -625,6 +744,13 @@ acl_suite(void)
 	tcase_add_test(tc, test_merge);
 	tcase_add_test(tc, test_other_families);
 	tcase_add_test(tc, test_permit);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("destination");
+	tcase_add_test(tc, test_ports);
+	tcase_add_loop_test(tc, test_port_rejects, 0,
+	    sizeof(port_rejects) / sizeof(port_rejects[0]));
+	tcase_add_test(tc, test_destination);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("parse");

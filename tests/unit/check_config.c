@@ -27,20 +27,6 @@
 /* The two lines every valid listener needs, after its [NAME] line. */
 #define LISTENER_BODY	"listen = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n"
 
-/* Keys CONFIG.md documents that this version refuses. */
-struct unsupported_key {
-	bool		 uk_global;
-	const char	*uk_key;
-	const char	*uk_value;
-};
-
-static const struct unsupported_key unsupported_keys[] = {
-	{ false, "transparent", "tproxy" },
-	{ false, "destination_allow", "0.0.0.0/0" },
-	{ false, "destination_deny", "10.0.0.0/8" },
-	{ false, "destination_ports", "80 443" },
-};
-
 /* Keys this version knows, given in the other kind of section. */
 struct misplaced_key {
 	bool		 mk_in_global;	/* given in [global], else in [web] */
@@ -53,6 +39,9 @@ static const struct misplaced_key misplaced_keys[] = {
 	{ true, "upstream", "127.0.0.1:9002" },
 	{ true, "backlog", "5" },
 	{ true, "idle_timeout", "1m" },
+	{ true, "transparent", "tproxy" },
+	{ true, "destination_allow", "0.0.0.0/0" },
+	{ true, "destination_ports", "80 443" },
 	{ false, "workers", "2" },
 	{ false, "log_level", "debug" },
 	{ false, "user", "nobody" },
@@ -415,7 +404,7 @@ key_fails(bool in_global, const char *key, const char *value,
     const char *msg)
 {
 	struct config_diag	 d;
-	char			 text[512], want[256];
+	char			 text[512], want[320];
 
 	key_in_section(text, sizeof(text), in_global, key, value);
 	snprintf(want, sizeof(want), "t.ini:%d: %s", in_global ? 2 : 3, msg);
@@ -434,43 +423,6 @@ START_TEST(test_misplaced_key_says_where)
 	snprintf(msg, sizeof(msg), "'%s' %s", mk->mk_key,
 	    mk->mk_in_global ? BELONGS_IN_LISTENER : BELONGS_IN_GLOBAL);
 	key_fails(mk->mk_in_global, mk->mk_key, mk->mk_value, msg);
-}
-END_TEST
-
-/*
- * So does a key this version refuses, given in the other kind of section
- * than CONFIG.md's; in both, as max_connections is, it is only refused.
- */
-START_TEST(test_unsupported_key_in_other_section)
-{
-	const struct unsupported_key	*uk = &unsupported_keys[_i];
-	char				 msg[256];
-	bool				 both = false;
-	size_t				 i;
-
-	for (i = 0; i < sizeof(unsupported_keys) /
-	    sizeof(unsupported_keys[0]); i++)
-		if (strcmp(unsupported_keys[i].uk_key, uk->uk_key) == 0 &&
-		    unsupported_keys[i].uk_global != uk->uk_global)
-			both = true;
-	if (both)
-		snprintf(msg, sizeof(msg), "key '%s' is not supported by this "
-		    "version", uk->uk_key);
-	else
-		snprintf(msg, sizeof(msg), "'%s' %s", uk->uk_key,
-		    uk->uk_global ? BELONGS_IN_GLOBAL : BELONGS_IN_LISTENER);
-	key_fails(!uk->uk_global, uk->uk_key, uk->uk_value, msg);
-}
-END_TEST
-
-START_TEST(test_unsupported_key_is_reported)
-{
-	const struct unsupported_key	*uk = &unsupported_keys[_i];
-	char				 msg[256];
-
-	snprintf(msg, sizeof(msg), "key '%s' is not supported by this version",
-	    uk->uk_key);
-	key_fails(uk->uk_global, uk->uk_key, uk->uk_value, msg);
 }
 END_TEST
 
@@ -1090,7 +1042,7 @@ START_TEST(test_all_errors_in_one_load)
 	    "[api]\n"					/* 10 */
 	    "listen = 127.0.0.1:8002\n"			/* 11 */
 	    "this is not ini\n"				/* 12 */
-	    "transparent = tproxy\n", &d);		/* 13 */
+	    "transparent = sideways\n", &d);		/* 13 */
 	assert_diag_prefix(&d, "t.ini:2: log_level: invalid value 'loud': ");
 	assert_diag(&d, "t.ini:3: unknown key 'frobnicate' in [global]");
 	assert_diag(&d, "t.ini:7: backlog: invalid value 'abc': not a number");
@@ -1098,8 +1050,8 @@ START_TEST(test_all_errors_in_one_load)
 	    "not a boolean (use yes/no, true/false, on/off or 1/0)");
 	assert_diag(&d, "t.ini:12: syntax error: expected '[section]' or "
 	    "'key = value'");
-	assert_diag(&d, "t.ini:13: key 'transparent' is not supported by "
-	    "this version");
+	assert_diag(&d, "t.ini:13: transparent: invalid value 'sideways': "
+	    "expected 'tproxy', 'redirect' or 'no'");
 	assert_diag(&d, "t.ini:10: [api]: missing 'upstream'");
 	assert_diag_count(&d, 7);
 	config_diag_free(&d);
@@ -1717,6 +1669,241 @@ START_TEST(test_every_key_set)
 }
 END_TEST
 
+/*
+ * A gateway and a concentrator (README, "MPTCP for a whole network"), and
+ * a transparent listener that converts to MPTCP on its own.
+ */
+START_TEST(test_gateway_and_concentrator)
+{
+	struct config_diag		 d;
+	struct config			*cf;
+	struct listener_config		*lc;
+	const struct config_upstream	*cu;
+	struct sockaddr_in		 sin;
+
+	cf = LOAD_OK("[gw]\n"
+	    "listen = *:15001\n"
+	    "transparent = tproxy\n"
+	    "upstream = 198.18.51.2:4433\n"
+	    "upstream_protocol = mptcp\n"
+	    "proxy_protocol = v2\n"
+	    "[gw-redirect]\n"
+	    "listen = *:15002\n"
+	    "protocol = tcp\n"
+	    "transparent = redirect\n"
+	    "upstream = 198.18.51.2:4433\n"
+	    "[conc]\n"
+	    "listen = *:4433\n"
+	    "accept_proxy = yes\n"
+	    "accept_proxy_from = 198.18.51.0/24\n"
+	    "upstream = destination\n"
+	    "destination_allow = 198.18.60.0/24 2001:db8::/32\n"
+	    "destination_deny = 198.18.60.9\n"
+	    "destination_ports = 80 443\n"
+	    "destination_ports = 8000-8099\n"
+	    "[direct]\n"
+	    "listen = *:15003\n"
+	    "transparent = tproxy\n"
+	    "upstream = destination\n"
+	    "upstream_protocol = mptcp\n"
+	    "destination_allow = 0.0.0.0/0\n", &d);
+	lc = listener(cf, "gw");
+	ck_assert_int_eq(lc->lc_transparent, CONFIG_TRANSPARENT_TPROXY);
+	ck_assert_int_eq(lc->lc_transparent_line, 3);
+	ck_assert(!lc->lc_upstream_destination);
+	ck_assert(!lc->lc_upstreams[0].cu_destination);
+	ck_assert_int_eq(lc->lc_dest_line, 0);
+	lc = listener(cf, "gw-redirect");
+	ck_assert_int_eq(lc->lc_transparent, CONFIG_TRANSPARENT_REDIRECT);
+	ck_assert_int_eq(lc->lc_protocol, IPPROTO_TCP);
+
+	lc = listener(cf, "conc");
+	ck_assert_int_eq(lc->lc_transparent, CONFIG_TRANSPARENT_NO);
+	ck_assert(lc->lc_upstream_destination);
+	ck_assert_int_eq(lc->lc_nupstreams, 1);
+	cu = &lc->lc_upstreams[0];
+	ck_assert(cu->cu_destination);
+	ck_assert(!cu->cu_named);
+	ck_assert_int_eq(cu->cu_line, 16);
+	ck_assert_str_eq(cu->cu_text, "destination");
+	/* One address that stands for all: no family, no length. */
+	ck_assert_int_eq(cu->cu_naddrs, 1);
+	ck_assert_int_eq(cu->cu_addrs[0].ca_ss.ss_family, AF_UNSPEC);
+	ck_assert_uint_eq(cu->cu_addrs[0].ca_len, 0);
+	ck_assert_str_eq(cu->cu_addrs[0].ca_text, "destination");
+	ck_assert_int_eq(lc->lc_dest_line, 17);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(443);
+	inet_pton(AF_INET, "198.18.60.2", &sin.sin_addr);
+	ck_assert_ptr_null(acl_destination(&lc->lc_dest_allow,
+	    &lc->lc_dest_deny, &lc->lc_dest_ports, (struct sockaddr *)&sin));
+	sin.sin_port = htons(8099);
+	ck_assert_ptr_null(acl_destination(&lc->lc_dest_allow,
+	    &lc->lc_dest_deny, &lc->lc_dest_ports, (struct sockaddr *)&sin));
+	sin.sin_port = htons(8100);
+	ck_assert_str_eq(acl_destination(&lc->lc_dest_allow,
+	    &lc->lc_dest_deny, &lc->lc_dest_ports, (struct sockaddr *)&sin),
+	    "port not in destination_ports");
+	inet_pton(AF_INET, "198.18.60.9", &sin.sin_addr);
+	sin.sin_port = htons(80);
+	ck_assert_str_eq(acl_destination(&lc->lc_dest_allow,
+	    &lc->lc_dest_deny, &lc->lc_dest_ports, (struct sockaddr *)&sin),
+	    "in destination_deny");
+
+	lc = listener(cf, "direct");
+	ck_assert_int_eq(lc->lc_transparent, CONFIG_TRANSPARENT_TPROXY);
+	ck_assert(lc->lc_upstream_destination);
+	ck_assert_int_eq(lc->lc_upstream_protocol, IPPROTO_MPTCP);
+	ck_assert(acl_ports_empty(&lc->lc_dest_ports));
+	config_unref(cf);
+	config_diag_free(&d);
+}
+END_TEST
+
+/* A listener body before its last lines, and what they must give. */
+static const struct {
+	const char	*dr_body;
+	const char	*dr_want;	/* the only message */
+} destination_refusals[] = {
+	/* Nothing would limit where clients go. */
+	{ "transparent = tproxy\n"
+	  "upstream = destination\n",
+	  "t.ini:4: 'upstream = destination' needs 'destination_allow' in "
+	  "[web]: without it any client could reach any address (an open "
+	  "proxy)" },
+	/* Anyone who writes a PROXY header would choose. */
+	{ "accept_proxy = yes\n"
+	  "upstream = destination\n"
+	  "destination_allow = 198.18.0.0/15\n",
+	  "t.ini:4: 'upstream = destination' with 'accept_proxy' needs "
+	  "clients the listener knows in [web]: 'tls_client_ca' (a client "
+	  "certificate) or 'accept_proxy_from' (the addresses that may send "
+	  "a header); else anyone who sends a PROXY header chooses the "
+	  "destination (an open proxy)" },
+	/* allow is matched against what the header claims. */
+	{ "accept_proxy = yes\n"
+	  "allow = 198.18.0.0/15\n"
+	  "upstream = destination\n"
+	  "destination_allow = 198.18.0.0/15\n",
+	  "t.ini:5: 'upstream = destination' with 'accept_proxy' needs "
+	  "clients the listener knows in [web]: 'tls_client_ca' (a client "
+	  "certificate) or 'accept_proxy_from' (the addresses that may send "
+	  "a header); else anyone who sends a PROXY header chooses the "
+	  "destination (an open proxy); 'allow' is no such check here: it is "
+	  "matched against the address the header claims" },
+	/* No destination to learn: it would be the listener itself. */
+	{ "upstream = destination\n"
+	  "destination_allow = 198.18.0.0/15\n",
+	  "t.ini:3: 'upstream = destination' needs 'transparent' or "
+	  "'accept_proxy = yes' in [web]: nothing else names a destination" },
+	{ "transparent = redirect\n"
+	  "upstream = 127.0.0.1:9001\n"
+	  "upstream = destination\n"
+	  "destination_allow = 198.18.0.0/15\n",
+	  "t.ini:4: 'upstream = destination' (line 5) cannot be combined "
+	  "with other upstream lines in [web]" },
+	{ "transparent = redirect\n"
+	  "upstream = destination\n"
+	  "upstream = destination\n"
+	  "destination_allow = 198.18.0.0/15\n",
+	  "t.ini:5: 'upstream = destination' (line 4) cannot be combined "
+	  "with other upstream lines in [web]" },
+	{ "transparent = tproxy\n"
+	  "balance = first\n"
+	  "upstream = destination\n"
+	  "destination_allow = 198.18.0.0/15\n",
+	  "t.ini:4: 'balance' does not apply to 'upstream = destination' in "
+	  "[web]: each session connects to the one destination its client "
+	  "names" },
+	{ "transparent = tproxy\n"
+	  "upstream = destination\n"
+	  "destination_allow = 198.18.0.0/15\n"
+	  "health_check_interval = 5s\n",
+	  "t.ini:6: 'health_check_interval' does not apply to 'upstream = "
+	  "destination' in [web]: each session connects to the one "
+	  "destination its client names" },
+	{ "transparent = tproxy\n"
+	  "resolve_interval = 0\n"
+	  "upstream = destination\n"
+	  "destination_allow = 198.18.0.0/15\n",
+	  "t.ini:4: 'resolve_interval' does not apply to 'upstream = "
+	  "destination' in [web]: each session connects to the one "
+	  "destination its client names" },
+	{ "transparent = tproxy\n"
+	  "upstream = destination\n"
+	  "upstream_backoff = 1s\n"
+	  "destination_allow = 198.18.0.0/15\n",
+	  "t.ini:5: 'upstream_backoff' does not apply to 'upstream = "
+	  "destination' in [web]: each session connects to the one "
+	  "destination its client names" },
+	/* The destination keys without a destination to apply them to. */
+	{ "upstream = 127.0.0.1:9001\n"
+	  "destination_ports = 80\n"
+	  "destination_allow = 198.18.0.0/15\n",
+	  "t.ini:4: the destination_* keys need 'upstream = destination' in "
+	  "[web]" },
+	{ "transparent = tproxy\n"
+	  "accept_proxy = yes\n"
+	  "upstream = 127.0.0.1:9001\n",
+	  "t.ini:3: 'transparent' and 'accept_proxy' exclude each other in "
+	  "[web]: a transparent listener takes the destination from the "
+	  "connection itself" },
+	{ "transparent = yes\n"
+	  "upstream = 127.0.0.1:9001\n",
+	  "t.ini:3: transparent: invalid value 'yes': expected 'tproxy', "
+	  "'redirect' or 'no'" },
+	{ "transparent = redirect\n"
+	  "upstream = destination\n"
+	  "destination_allow = 198.18.0.0/15\n"
+	  "destination_ports = 80,443\n",
+	  "t.ini:6: destination_ports: 80,443: entries are separated by "
+	  "spaces, not commas" },
+	{ "transparent = redirect\n"
+	  "upstream = destination\n"
+	  "destination_allow = 198.19.0.0/16\n"
+	  "destination_allow = 198.18.0.1/15\n",
+	  "t.ini:6: destination_allow: 198.18.0.1/15: host bits set (did you "
+	  "mean 198.18.0.0/15?)" },
+};
+
+START_TEST(test_destination_refusals)
+{
+	struct config_diag	 d;
+	char			 text[1024];
+
+	snprintf(text, sizeof(text), "[web]\nlisten = 127.0.0.1:8001\n%s",
+	    destination_refusals[_i].dr_body);
+	LOAD_FAILS(text, &d);
+	assert_diag(&d, destination_refusals[_i].dr_want);
+	assert_diag_count(&d, 1);
+	config_diag_free(&d);
+}
+END_TEST
+
+/* What authenticates a concentrator's clients: a certificate, or where
+ * the header comes from. */
+START_TEST(test_concentrator_with_client_certificates)
+{
+	struct config_diag	 d;
+	struct config		*cf;
+
+	/* tls_client_ca needs tls_cert, whose files are read at load. */
+	cf = load("[conc]\n"
+	    "listen = 127.0.0.1:8001\n"
+	    "accept_proxy = yes\n"
+	    "tls_client_ca = /nonexistent/ca.pem\n"
+	    "upstream = destination\n"
+	    "destination_allow = 198.18.0.0/15\n", &d);
+	ck_assert_ptr_null(cf);
+	/* Refused for its missing files, not as an open proxy. */
+	assert_diag(&d, "t.ini:4: 'tls_client_ca' needs 'tls_cert' in "
+	    "[conc]");
+	assert_diag_count(&d, 1);
+	config_diag_free(&d);
+}
+END_TEST
+
 START_TEST(test_log_levels)
 {
 	static const struct {
@@ -1983,10 +2170,6 @@ config_suite(void)
 	tcase_add_test(tc, test_unknown_key_in_global);
 	tcase_add_loop_test(tc, test_misplaced_key_says_where, 0,
 	    (int)(sizeof(misplaced_keys) / sizeof(misplaced_keys[0])));
-	tcase_add_loop_test(tc, test_unsupported_key_is_reported, 0,
-	    (int)(sizeof(unsupported_keys) / sizeof(unsupported_keys[0])));
-	tcase_add_loop_test(tc, test_unsupported_key_in_other_section, 0,
-	    (int)(sizeof(unsupported_keys) / sizeof(unsupported_keys[0])));
 	tcase_add_loop_test(tc, test_bad_value_is_reported, 0,
 	    (int)(sizeof(bad_values) / sizeof(bad_values[0])));
 	tcase_add_test(tc, test_missing_listen);
@@ -2033,6 +2216,11 @@ config_suite(void)
 	tcase_add_test(tc, test_identity_keys);
 	tcase_add_test(tc, test_identity_keys_refused);
 	tcase_add_test(tc, test_every_key_set);
+	tcase_add_test(tc, test_gateway_and_concentrator);
+	tcase_add_loop_test(tc, test_destination_refusals, 0,
+	    (int)(sizeof(destination_refusals) /
+	    sizeof(destination_refusals[0])));
+	tcase_add_test(tc, test_concentrator_with_client_certificates);
 	tcase_add_test(tc, test_stats_listen);
 	tcase_add_test(tc, test_log_levels);
 	tcase_add_test(tc, test_listen_repeated);

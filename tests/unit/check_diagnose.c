@@ -119,6 +119,21 @@ only_warning(const struct diagnose_facts *f, enum diagnose_code code)
 	return w[0].dw_text;
 }
 
+/* The text of the warning of the given kind, among others. */
+static const char *
+only_warning_of(const struct diagnose_facts *f, enum diagnose_code code)
+{
+	static struct diagnose_warning	w[DIAGNOSE_WARNINGS_MAX];
+	int				n, i;
+
+	n = warnings(f, w);
+	for (i = 0; i < n; i++)
+		if (w[i].dw_code == code)
+			return w[i].dw_text;
+	ck_abort_msg("no warning %d", code);
+	return NULL;
+}
+
 static bool
 has_warning(const struct diagnose_facts *f, enum diagnose_code code)
 {
@@ -256,6 +271,51 @@ START_TEST(test_userspace_pm)
 	f->df_nendpoints = 0;
 	ck_assert_ptr_nonnull(strstr(only_warning(f, DIAGNOSE_W_USERSPACE_PM),
 	    "mptcpd"));
+	free(f);
+}
+END_TEST
+
+/* A gateway: its second path comes from a subflow endpoint or an
+ * announcement it accepts; a signal endpoint of its own is no matter. */
+START_TEST(test_gateway_second_path)
+{
+	struct diagnose_facts	*f = good_facts();
+	const char		*t;
+
+	snprintf(f->df_transparent, sizeof(f->df_transparent), "gw");
+	f->df_transparent_mptcp = true;
+	f->df_all_transparent = true;
+	/* Announcements accepted: no warning. */
+	ck_assert_int_eq(warnings(f, (struct diagnose_warning[
+	    DIAGNOSE_WARNINGS_MAX]){ 0 }), 0);
+	/* Nothing accepted, no subflow endpoint: one path. */
+	f->df_limit_add_addr_accepted = 0;
+	f->df_upstream_mptcp = false;
+	f->df_nendpoints = 0;
+	t = only_warning(f, DIAGNOSE_W_NO_SECOND_PATH);
+	ck_assert_ptr_nonnull(strstr(t, "listener 'gw' is transparent"));
+	ck_assert_ptr_nonnull(strstr(t, "no 'subflow' endpoint, and "
+	    "add_addr_accepted is 0"));
+	/* A subflow endpoint gives it; no signal endpoint is needed. */
+	add_endpoint(f, "198.18.52.1", DIAGNOSE_EP_SUBFLOW);
+	ck_assert_int_eq(warnings(f, (struct diagnose_warning[
+	    DIAGNOSE_WARNINGS_MAX]){ 0 }), 0);
+	/* Unless no subflow may be added at all. */
+	f->df_limit_subflows = 0;
+	ck_assert(has_warning(f, DIAGNOSE_W_SUBFLOWS_ZERO));
+	ck_assert_ptr_nonnull(strstr(only_warning_of(f,
+	    DIAGNOSE_W_NO_SECOND_PATH), "the subflow limit is 0"));
+	/* Plain TCP to the upstream: never more than one path. */
+	f->df_limit_subflows = 2;
+	f->df_transparent_mptcp = false;
+	ck_assert_ptr_nonnull(strstr(only_warning(f,
+	    DIAGNOSE_W_NO_SECOND_PATH), "upstream_protocol = tcp"));
+	/* With another kind of listener, its clients may join. */
+	f->df_transparent_mptcp = true;
+	f->df_nendpoints = 0;
+	add_endpoint(f, "198.18.52.1", DIAGNOSE_EP_SUBFLOW);
+	f->df_all_transparent = false;
+	only_warning(f, DIAGNOSE_W_NO_SIGNAL);
 	free(f);
 }
 END_TEST
@@ -506,6 +566,7 @@ diagnose_suite(void)
 	tcase_add_test(tw, test_unknown_endpoints_no_guess);
 	tcase_add_test(tw, test_userspace_pm);
 	tcase_add_test(tw, test_add_addr_accepted_zero_with_mptcp_upstream);
+	tcase_add_test(tw, test_gateway_second_path);
 	tcase_add_test(tw, test_blackhole_fired);
 	tcase_add_test(tw, test_blackhole_quiet_cases);
 	tcase_add_test(tw, test_listen_address_not_local);

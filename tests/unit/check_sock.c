@@ -31,7 +31,7 @@ connect_pair(int lproto, int cproto, int family, int *cfd, int *afd)
 	struct sockaddr_storage	ss;
 	socklen_t		len;
 	const char		*step;
-	struct sock_opts	opts = { 0, 0, true, false };
+	struct sock_opts	opts = { 0, 0, true, false, false };
 	struct pollfd		pfd;
 	int			lfd;
 
@@ -244,7 +244,7 @@ buf_above(long long max)
 START_TEST(test_listen_buffers_applied)
 {
 	struct sockaddr_in	sin = { .sin_family = AF_INET };
-	struct sock_opts	opts = { 0, 0, true, true };
+	struct sock_opts	opts = { 0, 0, true, true, false };
 	const char		*step;
 	long long		rmax, wmax, host_rmax, host_wmax;
 	int			fd, v;
@@ -288,7 +288,7 @@ END_TEST
 START_TEST(test_listen_reports_failing_step)
 {
 	struct sockaddr_in	sin = { .sin_family = AF_INET };
-	struct sock_opts	opts = { 0, 0, false, false };
+	struct sock_opts	opts = { 0, 0, false, false, false };
 	const char		*step = NULL;
 	socklen_t		len = sizeof(sin);
 	int			fd1, fd2;

@@ -73,7 +73,7 @@ listen_any(int proto, int *port)
 {
 	struct sockaddr_in	sin = { .sin_family = AF_INET };
 	socklen_t		len = sizeof(sin);
-	struct sock_opts	opts = { 0, 0, true, false };
+	struct sock_opts	opts = { 0, 0, true, false, false };
 	const char		*step;
 	int			fd;
 
@@ -107,7 +107,7 @@ conn_pair(int proto, int *cfd, int *afd)
 {
 	struct sockaddr_in	sin = { .sin_family = AF_INET };
 	struct sock_mptcp	m;
-	struct sock_opts	opts = { 0, 0, true, false };
+	struct sock_opts	opts = { 0, 0, true, false, false };
 	struct pollfd		pfd;
 	int			lfd, port;
 

@@ -41,7 +41,9 @@
 #ifndef MPTCP_RELAYD_TESTUTIL_H
 #define MPTCP_RELAYD_TESTUTIL_H
 
+#include <sys/socket.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <check.h>
@@ -141,5 +143,11 @@ struct config *testutil_config(const char *text, unsigned flags);
  * printed again), else EXIT_SUCCESS.
  */
 int	testutil_run(SRunner *sr);
+
+/*
+ * The socket address of a literal (IPv6 if it has a colon) and a port;
+ * a literal inet_pton(3) refuses fails the test.
+ */
+struct sockaddr_storage testutil_sockaddr(const char *addr, uint16_t port);
 
 #endif
