@@ -26,6 +26,7 @@
 
 #include "compat.h"
 #include "config.h"
+#include "log.h"
 #include "parse.h"
 
 #define DURATION_DAY	(24ULL * 3600 * 1000)
@@ -1603,17 +1604,28 @@ config_validate_destination(struct config_parser *p,
 		config_error(p, line, "'upstream = destination' needs "
 		    "'destination_allow' in [%s]: without it any client could "
 		    "reach any address (an open proxy)", lc->lc_name);
-	if (lc->lc_accept_proxy && lc->lc_tls.ct_client_ca == NULL &&
-	    acl_empty(&lc->lc_accept_proxy_from))
+	if (!lc->lc_accept_proxy || lc->lc_tls.ct_client_ca != NULL ||
+	    !acl_empty(&lc->lc_accept_proxy_from))
+		return;
+	if (acl_empty(&lc->lc_allow)) {
 		config_error(p, line, "'upstream = destination' with "
 		    "'accept_proxy' needs clients the listener knows in [%s]: "
-		    "'tls_client_ca' (a client certificate) or "
+		    "'tls_client_ca' (a client certificate), "
 		    "'accept_proxy_from' (the addresses that may send a "
-		    "header); else anyone who sends a PROXY header chooses "
-		    "the destination (an open proxy)%s", lc->lc_name,
-		    acl_empty(&lc->lc_allow) ? "" : "; 'allow' is no such "
-		    "check here: it is matched against the address the "
-		    "header claims");
+		    "header) or 'allow'; else anyone who sends a PROXY header "
+		    "chooses the destination (an open proxy)", lc->lc_name);
+		return;
+	}
+	/*
+	 * allow is what the contract names, and it is accepted; but with
+	 * accept_proxy it is matched against the address the header claims,
+	 * which whoever reaches the listener writes.
+	 */
+	log_warnx("%s:%d: [%s]: 'upstream = destination' with 'accept_proxy' "
+	    "is guarded by 'allow' only, which is matched against the address "
+	    "the PROXY header claims: anyone who can reach the listener may "
+	    "claim an allowed one; also set 'accept_proxy_from' (the balancers' "
+	    "addresses) or 'tls_client_ca'", p->p_name, line, lc->lc_name);
 }
 
 /* Checks that need the whole file: required keys, colliding addresses. */

@@ -23,6 +23,7 @@
 
 #include "compat.h"
 #include "config.h"
+#include "testutil.h"
 
 /* The two lines every valid listener needs, after its [NAME] line. */
 #define LISTENER_BODY	"listen = 127.0.0.1:8001\nupstream = 127.0.0.1:9001\n"
@@ -1778,20 +1779,9 @@ static const struct {
 	  "destination_allow = 198.18.0.0/15\n",
 	  "t.ini:4: 'upstream = destination' with 'accept_proxy' needs "
 	  "clients the listener knows in [web]: 'tls_client_ca' (a client "
-	  "certificate) or 'accept_proxy_from' (the addresses that may send "
-	  "a header); else anyone who sends a PROXY header chooses the "
-	  "destination (an open proxy)" },
-	/* allow is matched against what the header claims. */
-	{ "accept_proxy = yes\n"
-	  "allow = 198.18.0.0/15\n"
-	  "upstream = destination\n"
-	  "destination_allow = 198.18.0.0/15\n",
-	  "t.ini:5: 'upstream = destination' with 'accept_proxy' needs "
-	  "clients the listener knows in [web]: 'tls_client_ca' (a client "
-	  "certificate) or 'accept_proxy_from' (the addresses that may send "
-	  "a header); else anyone who sends a PROXY header chooses the "
-	  "destination (an open proxy); 'allow' is no such check here: it is "
-	  "matched against the address the header claims" },
+	  "certificate), 'accept_proxy_from' (the addresses that may send "
+	  "a header) or 'allow'; else anyone who sends a PROXY header "
+	  "chooses the destination (an open proxy)" },
 	/* No destination to learn: it would be the listener itself. */
 	{ "upstream = destination\n"
 	  "destination_allow = 198.18.0.0/15\n",
@@ -1877,6 +1867,49 @@ START_TEST(test_destination_refusals)
 	LOAD_FAILS(text, &d);
 	assert_diag(&d, destination_refusals[_i].dr_want);
 	assert_diag_count(&d, 1);
+	config_diag_free(&d);
+}
+END_TEST
+
+/*
+ * accept_proxy with allow only: accepted (allow is what the contract
+ * names), with a warning naming the line: allow is matched against the
+ * address the header claims.
+ */
+START_TEST(test_destination_allow_only_warns)
+{
+	struct testutil_capture	 tc;
+	struct config_diag	 d;
+	struct config		*cf;
+	char			*text;
+
+	testutil_capture_start(&tc);
+	cf = LOAD_OK("[web]\nlisten = 127.0.0.1:8001\n"
+	    "accept_proxy = yes\n"
+	    "allow = 198.18.0.0/15\n"
+	    "upstream = destination\n"
+	    "destination_allow = 198.18.0.0/15\n", &d);
+	text = testutil_capture_end(&tc);
+	ck_assert_msg(strstr(text, "t.ini:5: [web]: 'upstream = destination' "
+	    "with 'accept_proxy' is guarded by 'allow' only, which is matched "
+	    "against the address the PROXY header claims") != NULL,
+	    "no warning: %s", text);
+	free(text);
+	config_unref(cf);
+	config_diag_free(&d);
+
+	/* With accept_proxy_from as well: nothing to warn about. */
+	testutil_capture_start(&tc);
+	cf = LOAD_OK("[web]\nlisten = 127.0.0.1:8001\n"
+	    "accept_proxy = yes\n"
+	    "accept_proxy_from = 198.18.51.0/24\n"
+	    "allow = 198.18.0.0/15\n"
+	    "upstream = destination\n"
+	    "destination_allow = 198.18.0.0/15\n", &d);
+	text = testutil_capture_end(&tc);
+	ck_assert_msg(strstr(text, "guarded by") == NULL, "warned: %s", text);
+	free(text);
+	config_unref(cf);
 	config_diag_free(&d);
 }
 END_TEST
@@ -2220,6 +2253,7 @@ config_suite(void)
 	tcase_add_loop_test(tc, test_destination_refusals, 0,
 	    (int)(sizeof(destination_refusals) /
 	    sizeof(destination_refusals[0])));
+	tcase_add_test(tc, test_destination_allow_only_warns);
 	tcase_add_test(tc, test_concentrator_with_client_certificates);
 	tcase_add_test(tc, test_stats_listen);
 	tcase_add_test(tc, test_log_levels);
