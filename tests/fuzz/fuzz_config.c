@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "fuzz.h"
+#include "log.h"
 
 /* The line number of a message "PATH:LINE: ...", or 0 for "PATH: ...". */
 static long
@@ -56,6 +57,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	long			 line, last = 0;
 	int			 fd, n = 0;
 
+	/* Warnings a loaded file gets (to stderr) would slow every run. */
+	log_setlevel(LOG_LVL_ERROR);
 	if ((fd = memfd_create("fuzz.ini", MFD_CLOEXEC)) == -1)
 		abort();
 	if (size > 0 && write(fd, data, size) != (ssize_t)size)
