@@ -21,10 +21,33 @@
  *   loadgen bulk PORT SECONDS          one connection sending as fast as it
  *                                      can, then end of stream; a sink-pp
  *                                      behind says how much arrived: Gbit/s
+ *   loadgen sink PORT                  sink-pp without the header: a
+ *                                      cleartext sink that answers the count
+ *
+ * TLS clients (TLS 1.3 only, TLS_AES_128_GCM_SHA256, group X25519: the
+ * only things offered, so that every server negotiates the same):
+ *
+ *   loadgen tls-probe PORT             one full handshake, 1 KiB echoed,
+ *                                      then one resumed: what was settled
+ *   loadgen tls-rr PORT SECONDS PARALLEL full|resume
+ *                                      short TLS connections: handshake,
+ *                                      1 KiB request, 1 KiB reply,
+ *                                      close_notify, close; resume offers
+ *                                      each connection the ticket its slot
+ *                                      got last
+ *   loadgen tls-bulk PORT SECONDS      one TLS connection writing 16 KiB
+ *                                      records as fast as it can, then
+ *                                      close_notify; a sink behind says how
+ *                                      much arrived: Gbit/s
+ *   loadgen tls-idle PORT N            N TLS connections, one byte echoed
+ *                                      on each, then held (as idle)
  *
  * serve-pp and sink-pp print one JSON line of counters (headers checked,
  * refused and why) each time a line arrives on their stdin, and end at
  * end of stdin. rr counts a reply that is not its request as a mismatch.
+ * The TLS clients report their own CPU time (cpu_s: user + system), and
+ * count a connection that negotiated anything but the pinned version,
+ * suite and group as "unpinned".
  *
  * Clients open IPPROTO_MPTCP sockets to 127.0.0.1 and count a connection
  * as MPTCP only when MPTCP_INFO answers (the check that is right on Linux
@@ -52,6 +75,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #ifndef IPPROTO_MPTCP
 #define IPPROTO_MPTCP	262
 #endif
@@ -69,6 +97,10 @@
 #define SINK_SIZE	(256 * 1024)
 #define PP2_FIXED	16
 #define PP2_MAX		(PP2_FIXED + 2048)	/* ours are 28-40 bytes */
+#define TLS_RECORD	(16 * 1024)		/* a full TLS record */
+#define TLS_SUITE	"TLS_AES_128_GCM_SHA256"
+#define TLS_SUITE_ID	TLS1_3_CK_AES_128_GCM_SHA256
+#define TLS_GROUP	"X25519"
 
 static double
 now(void)
@@ -426,8 +458,12 @@ pp_end(struct pp_conn *c, bool sink)
 	}
 }
 
+/*
+ * serve-pp and sink-pp (pp), or sink (not pp: no header, no counters,
+ * stdin not read).
+ */
 static int __attribute__((noreturn))
-serve_pp(int port, bool sink)
+serve_pp(int port, bool sink, bool pp)
 {
 	static uint8_t		buf[SINK_SIZE];
 	struct epoll_event	ev, evs[256];
@@ -440,7 +476,7 @@ serve_pp(int port, bool sink)
 	lfd = server_socket(port, &ep, (epoll_data_t){ .ptr = NULL });
 	ev.events = EPOLLIN;
 	ev.data.ptr = &lfd;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == -1)
+	if (pp && epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == -1)
 		die("epoll_ctl(stdin)");
 	/* Until bench/run closes our stdin, or ends us. */
 	for (;;) {
@@ -462,6 +498,8 @@ serve_pp(int port, bool sink)
 						die("calloc");
 					c->fd = fd;
 					c->need = PP2_FIXED;
+					if (!pp)
+						c->state = PPS_DATA;
 					pps.accepted++;
 					ev.events = EPOLLIN;
 					ev.data.ptr = c;
@@ -719,6 +757,566 @@ bulk(int port, double seconds)
 	return 0;
 }
 
+/* --- TLS clients ------------------------------------------------------------ */
+
+/*
+ * The client side of every TLS mode: TLS 1.3 only, one suite and one
+ * group offered, so that each server negotiates exactly these. The
+ * server's certificate is not verified against a CA (its CertificateVerify
+ * signature is, as TLS 1.3 always does); tls-probe prints its fingerprint.
+ * The client keeps no session cache of its own: the tickets a server
+ * sends come to tls_new_ticket, which keeps the last one of each
+ * connection's slot (tls-rr resume, tls-probe) or drops them.
+ */
+static unsigned long	tls_tickets;	/* NewSessionTicket messages seen */
+
+static void
+tls_die(const char *what)
+{
+	unsigned long	e = ERR_get_error();
+	char		buf[256];
+
+	ERR_error_string_n(e, buf, sizeof(buf));
+	fprintf(stderr, "loadgen: %s: %s\n", what, e ? buf : strerror(errno));
+	exit(1);
+}
+
+/* A ticket came on ssl: it replaces its slot's (app data), if any. */
+static int
+tls_new_ticket(SSL *ssl, SSL_SESSION *sess)
+{
+	SSL_SESSION	**slot = SSL_get_app_data(ssl);
+
+	tls_tickets++;
+	if (slot == NULL || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	SSL_SESSION_free(*slot);
+	*slot = sess;
+	return 1;		/* the reference is ours */
+}
+
+static SSL_CTX *
+tls_client_ctx(void)
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, TLS_SUITE) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, TLS_GROUP) != 1)
+		tls_die("client context");
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, tls_new_ticket);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	return ctx;
+}
+
+/* A new client SSL over fd; slot (may be NULL) keeps the tickets. */
+static SSL *
+tls_client_new(SSL_CTX *ctx, int fd, SSL_SESSION **slot)
+{
+	SSL	*ssl;
+
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1)
+		tls_die("SSL_new");
+	SSL_set_app_data(ssl, slot);
+	if (slot != NULL && *slot != NULL && SSL_set_session(ssl, *slot) != 1)
+		tls_die("SSL_set_session");
+	return ssl;
+}
+
+/* Whether ssl settled what we pinned: TLS 1.3, the suite, the group. */
+static bool
+tls_pinned(SSL *ssl)
+{
+	const SSL_CIPHER	*c = SSL_get_current_cipher(ssl);
+
+	return SSL_version(ssl) == TLS1_3_VERSION && c != NULL &&
+	    SSL_CIPHER_get_id(c) == TLS_SUITE_ID &&
+	    SSL_get_negotiated_group(ssl) == NID_X25519;
+}
+
+/* What ssl settled, as JSON members (no braces). */
+static void
+tls_print_params(SSL *ssl)
+{
+	const SSL_CIPHER	*c = SSL_get_current_cipher(ssl);
+	int			 g = (int)SSL_get_negotiated_group(ssl);
+
+	printf("\"version\": \"%s\", \"cipher\": \"%s\", \"group\": \"%s\"",
+	    SSL_get_version(ssl), c != NULL ? SSL_CIPHER_get_name(c) : "none",
+	    g > 0 ? OBJ_nid2sn(g) : "none");
+}
+
+/* The CPU seconds (user + system) this process used so far. */
+static double
+cpu_self(void)
+{
+	struct rusage	ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) == -1)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Wait up to ms for fd to be ready for what ssl's last call wants. */
+static int
+tls_wait(SSL *ssl, int ret, int fd, int ms)
+{
+	struct pollfd	pfd = { .fd = fd };
+
+	switch (SSL_get_error(ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		pfd.events = POLLIN;
+		break;
+	case SSL_ERROR_WANT_WRITE:
+		pfd.events = POLLOUT;
+		break;
+	default:
+		return -1;
+	}
+	return poll(&pfd, 1, ms) == 1 ? 0 : -1;
+}
+
+/*
+ * A blocking TLS connection to port: connected, handshake done within
+ * five seconds (the socket stays non-blocking underneath). NULL on a
+ * failure; *fdp gets the descriptor.
+ */
+static SSL *
+tls_connect(SSL_CTX *ctx, int port, SSL_SESSION **slot, int *fdp)
+{
+	struct pollfd	pfd;
+	SSL		*ssl;
+	double		 deadline = now() + 5;
+	int		 fd, ret, err = 0;
+	socklen_t	 len = sizeof(err);
+
+	if ((fd = client_socket(port, 1)) == -1)
+		return NULL;
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	if (poll(&pfd, 1, 5000) != 1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+	    err != 0) {
+		close(fd);
+		return NULL;
+	}
+	ssl = tls_client_new(ctx, fd, slot);
+	while ((ret = SSL_connect(ssl)) != 1)
+		if (now() > deadline || tls_wait(ssl, ret, fd, 5000) == -1) {
+			SSL_free(ssl);
+			close(fd);
+			return NULL;
+		}
+	*fdp = fd;
+	return ssl;
+}
+
+/* Write len bytes, or read exactly len, within five seconds: 0 or -1. */
+static int
+tls_xfer(SSL *ssl, int fd, char *rbuf, const char *wbuf, size_t len)
+{
+	double	deadline = now() + 5;
+	size_t	done = 0, n;
+	int	ret;
+
+	while (done < len) {
+		ret = rbuf != NULL ?
+		    SSL_read_ex(ssl, rbuf + done, len - done, &n) :
+		    SSL_write_ex(ssl, wbuf + done, len - done, &n);
+		if (ret == 1) {
+			done += n;
+			continue;
+		}
+		if (now() > deadline || tls_wait(ssl, ret, fd, 5000) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- tls-probe: what a server settles -------------------------------------- */
+
+static int
+tls_probe(int port)
+{
+	SSL_CTX		*ctx = tls_client_ctx();
+	SSL_SESSION	*sess = NULL;
+	SSL		*ssl;
+	X509		*x;
+	EVP_PKEY	*pk;
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0, i;
+	char		 req[RR_SIZE], reply[RR_SIZE], group[64] = "none";
+	int		 fd, mptcp, echoed, resumed = 0, pinned2 = 0, hash = 0;
+	unsigned long	 tickets_full;
+
+	memset(req, 'p', sizeof(req));
+	if ((ssl = tls_connect(ctx, port, &sess, &fd)) == NULL)
+		tls_die("probe: handshake");
+	echoed = tls_xfer(ssl, fd, NULL, req, sizeof(req)) == 0 &&
+	    tls_xfer(ssl, fd, reply, NULL, sizeof(reply)) == 0 &&
+	    memcmp(req, reply, sizeof(req)) == 0;
+	mptcp = is_mptcp(fd);
+	tickets_full = tls_tickets;
+	printf("{\"mptcp\": %d, \"echoed\": %d, \"pinned\": %d, ", mptcp,
+	    echoed, tls_pinned(ssl));
+	tls_print_params(ssl);
+	if ((x = SSL_get0_peer_certificate(ssl)) != NULL)
+		(void)X509_digest(x, EVP_sha256(), md, &mdlen);
+	if (x != NULL && (pk = X509_get0_pubkey(x)) != NULL)
+		(void)EVP_PKEY_get_group_name(pk, group, sizeof(group), NULL);
+	(void)SSL_get_peer_signature_nid(ssl, &hash);
+	printf(", \"cert_sha256\": \"");
+	for (i = 0; i < mdlen; i++)
+		printf("%02X", md[i]);
+	printf("\", \"cert_key\": \"%s\", \"sig_hash\": \"%s\"", group,
+	    hash ? OBJ_nid2sn(hash) : "none");
+	(void)SSL_shutdown(ssl);
+	SSL_free(ssl);
+	close(fd);
+	/* Once more, with the ticket the first connection got. */
+	if (sess != NULL && (ssl = tls_connect(ctx, port, &sess, &fd)) != NULL) {
+		resumed = SSL_session_reused(ssl);
+		pinned2 = tls_pinned(ssl);
+		if (tls_xfer(ssl, fd, NULL, req, sizeof(req)) == -1 ||
+		    tls_xfer(ssl, fd, reply, NULL, sizeof(reply)) == -1 ||
+		    memcmp(req, reply, sizeof(req)) != 0)
+			echoed = 0;
+		(void)SSL_shutdown(ssl);
+		SSL_free(ssl);
+		close(fd);
+	}
+	printf(", \"tickets_full\": %lu, \"tickets_resumed\": %lu, "
+	    "\"resumed\": %d, \"resumed_pinned\": %d, \"resumed_echoed\": %d}\n",
+	    tickets_full, tls_tickets - tickets_full, resumed, pinned2, echoed);
+	SSL_SESSION_free(sess);
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+/* --- tls-rr: short TLS connections ------------------------------------------ */
+
+enum tr_state { TR_CONNECTING, TR_HANDSHAKE, TR_WRITING, TR_READING };
+
+struct tr_conn {
+	int		 fd;
+	enum tr_state	 state;
+	uint32_t	 events;	/* registered with epoll */
+	SSL		*ssl;
+	SSL_SESSION	*sess;		/* the slot's last ticket (resume) */
+	bool		 offered;	/* this connection offered it */
+	size_t		 got;
+	char		 reply[RR_SIZE];
+};
+
+static struct {
+	unsigned long	conns, full, resumed, refused, mptcp, errors, mismatch,
+			unpinned;
+} trs;
+
+static int
+tr_open(int ep, int port, struct tr_conn *c, unsigned slot)
+{
+	struct epoll_event	ev;
+
+	if ((c->fd = client_socket(port, 1)) == -1)
+		return -1;
+	c->state = TR_CONNECTING;
+	c->ssl = NULL;
+	c->got = 0;
+	c->events = EPOLLOUT;
+	ev.events = c->events;
+	ev.data.u32 = slot;
+	return epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+/* Wait for what the last SSL call on c wants: 0, or -1 for a failure. */
+static int
+tr_want(int ep, struct tr_conn *c, unsigned slot, int ret)
+{
+	struct epoll_event	ev;
+	uint32_t		want;
+
+	switch (SSL_get_error(c->ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		want = EPOLLIN;
+		break;
+	case SSL_ERROR_WANT_WRITE:
+		want = EPOLLOUT;
+		break;
+	default:
+		ERR_clear_error();
+		return -1;
+	}
+	if (want != c->events) {
+		c->events = want;
+		ev.events = want;
+		ev.data.u32 = slot;
+		if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Move c on as far as it goes: 0 while it waits, 1 when its exchange is
+ * done and verified (and counted under full, resumed or refused: a
+ * ticket offered and not taken), -1 on a failure.
+ */
+static int
+tr_step(SSL_CTX *ctx, int ep, struct tr_conn *c, unsigned slot, bool resume,
+    const char *req)
+{
+	size_t		n;
+	int		ret, err;
+	socklen_t	len;
+
+	switch (c->state) {
+	case TR_CONNECTING:
+		len = sizeof(err);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+		    err != 0)
+			return -1;
+		c->ssl = tls_client_new(ctx, c->fd, resume ? &c->sess : NULL);
+		c->offered = resume && c->sess != NULL;
+		c->state = TR_HANDSHAKE;
+		/* FALLTHROUGH */
+	case TR_HANDSHAKE:
+		if ((ret = SSL_connect(c->ssl)) != 1)
+			return tr_want(ep, c, slot, ret);
+		if (!tls_pinned(c->ssl)) {
+			trs.unpinned++;
+			return -1;
+		}
+		c->state = TR_WRITING;
+		/* FALLTHROUGH */
+	case TR_WRITING:
+		/* One record; a retry passes the same bytes. */
+		if ((ret = SSL_write_ex(c->ssl, req, RR_SIZE, &n)) != 1)
+			return tr_want(ep, c, slot, ret);
+		c->state = TR_READING;
+		/* FALLTHROUGH */
+	case TR_READING:
+		while (c->got < RR_SIZE) {
+			if ((ret = SSL_read_ex(c->ssl, c->reply + c->got,
+			    RR_SIZE - c->got, &n)) != 1)
+				return tr_want(ep, c, slot, ret);
+			c->got += n;
+		}
+		break;
+	}
+	/* The reply is the request, byte for byte. */
+	if (memcmp(c->reply, req, RR_SIZE) != 0) {
+		trs.mismatch++;
+		return -1;
+	}
+	trs.mptcp += is_mptcp(c->fd);
+	/* What kind of handshake this completed exchange had. */
+	if (SSL_session_reused(c->ssl))
+		trs.resumed++;
+	else if (c->offered)
+		trs.refused++;
+	else
+		trs.full++;
+	/* close_notify (it fits in the socket buffer), then close. */
+	(void)SSL_shutdown(c->ssl);
+	ERR_clear_error();
+	return 1;
+}
+
+static int
+tls_rr(int port, double seconds, int parallel, bool resume)
+{
+	static struct tr_conn	conns[MAX_PARALLEL];
+	struct epoll_event	evs[MAX_PARALLEL];
+	SSL_CTX			*ctx = tls_client_ctx();
+	char			req[RR_SIZE];
+	double			t0, end, cpu0;
+	int			ep, n, i, r;
+	bool			said = false;
+	struct tr_conn		*c;
+
+	if (parallel < 1 || parallel > MAX_PARALLEL)
+		parallel = MAX_PARALLEL;
+	memset(req, 't', sizeof(req));
+	if ((ep = epoll_create1(0)) == -1)
+		die("epoll_create1");
+	printf("{");
+	cpu0 = cpu_self();
+	/*
+	 * With resume, each slot's first connection is a full handshake
+	 * (counted under full); from then on it offers its last ticket.
+	 */
+	for (i = 0; i < parallel; i++)
+		if (tr_open(ep, port, &conns[i], (unsigned)i) == -1)
+			die("connect");
+	t0 = now();
+	end = t0 + seconds;
+	while (now() < end) {
+		n = wait_events(ep, evs, MAX_PARALLEL, 100);
+		for (i = 0; i < n; i++) {
+			c = &conns[evs[i].data.u32];
+			if ((r = tr_step(ctx, ep, c, evs[i].data.u32, resume,
+			    req)) == 0)
+				continue;
+			if (r == 1) {
+				trs.conns++;
+				if (!said) {
+					/* What the first connection settled. */
+					tls_print_params(c->ssl);
+					printf(", ");
+					said = true;
+				}
+			} else
+				trs.errors++;
+			SSL_free(c->ssl);
+			close(c->fd);
+			if (tr_open(ep, port, c, evs[i].data.u32) == -1)
+				die("connect");
+		}
+	}
+	printf("\"conns\": %lu, \"full\": %lu, \"resumed\": %lu, "
+	    "\"refused\": %lu, \"mptcp\": %lu, \"errors\": %lu, "
+	    "\"mismatch\": %lu, \"unpinned\": %lu, \"tickets\": %lu, "
+	    "\"seconds\": %.3f, \"cpu_s\": %.3f}\n", trs.conns, trs.full,
+	    trs.resumed, trs.refused, trs.mptcp, trs.errors, trs.mismatch,
+	    trs.unpinned, tls_tickets, now() - t0, cpu_self() - cpu0);
+	for (i = 0; i < parallel; i++) {
+		SSL_free(conns[i].ssl);
+		SSL_SESSION_free(conns[i].sess);
+		close(conns[i].fd);
+	}
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+/* --- tls-bulk: one TLS stream, as fast as it goes ---------------------------- */
+
+static int
+tls_bulk(int port, double seconds)
+{
+	static char	buf[TLS_RECORD];
+	SSL_CTX		*ctx = tls_client_ctx();
+	SSL		*ssl;
+	uint8_t		 cnt[8];
+	uint64_t	 sent = 0, got = 0;
+	double		 t0, t1, end, cpu0;
+	size_t		 n;
+	int		 fd, i, ret, mptcp, pinned, errors = 0;
+	bool		 pending = false;
+
+	if (seconds <= 0 || seconds > 60)
+		seconds = 60;
+	if ((ssl = tls_connect(ctx, port, NULL, &fd)) == NULL)
+		tls_die("tls-bulk: handshake");
+	pinned = tls_pinned(ssl);
+	memset(buf, 'b', sizeof(buf));
+	cpu0 = cpu_self();
+	t0 = now();
+	end = t0 + seconds;
+	/*
+	 * One record per write; a write waits at most 30 s. A write that
+	 * wanted to wait is retried (with the same bytes) until it is
+	 * through, past the end too: the record it began is then whole.
+	 */
+	while (now() < end || pending) {
+		if ((ret = SSL_write_ex(ssl, buf, sizeof(buf), &n)) == 1) {
+			sent += n;
+			pending = false;
+			continue;
+		}
+		pending = true;
+		if (now() > end + 30 || tls_wait(ssl, ret, fd, 30000) == -1)
+			tls_die("tls-bulk: write");
+	}
+	mptcp = is_mptcp(fd);
+	/*
+	 * close_notify ends our direction; the sink behind answers with
+	 * what it received, and we read that on.
+	 */
+	while ((ret = SSL_shutdown(ssl)) < 0)
+		if (now() > end + 30 || tls_wait(ssl, ret, fd, 30000) == -1) {
+			errors++;
+			break;
+		}
+	if (errors == 0 && tls_xfer(ssl, fd, (char *)cnt, NULL,
+	    sizeof(cnt)) == -1)
+		errors++;
+	if (errors == 0)
+		for (i = 0; i < 8; i++)
+			got = got << 8 | cnt[i];
+	t1 = now();
+	if (got != sent)
+		errors++;
+	printf("{");
+	tls_print_params(ssl);
+	printf(", \"pinned\": %d, \"sent\": %llu, \"received\": %llu, "
+	    "\"mptcp\": %d, \"errors\": %d, \"seconds\": %.3f, "
+	    "\"gbps\": %.4f, \"cpu_s\": %.3f}\n", pinned,
+	    (unsigned long long)sent, (unsigned long long)got, mptcp, errors,
+	    t1 - t0, (double)got * 8 / (t1 - t0) / 1e9, cpu_self() - cpu0);
+	SSL_free(ssl);
+	close(fd);
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+/* --- tls-idle: many open, quiet TLS sessions --------------------------------- */
+
+/*
+ * As idle, through TLS: each connection's handshake done, one byte
+ * echoed (the tickets read on the way). Our side of each session is then
+ * freed without a word to the server (no close_notify): the relay holds
+ * a TLS session that is simply quiet, and this client keeps only the
+ * descriptor.
+ */
+static int
+tls_idle(int port, int n)
+{
+	static int	fds[MAX_IDLE];
+	SSL_CTX		*ctx = tls_client_ctx();
+	SSL		*ssl;
+	struct pollfd	pfd;
+	char		c = 'i', buf[64];
+	int		i, opened = 0, mptcp = 0, pinned = 0;
+	double		deadline = now() + 120;
+
+	raise_nofile();
+	if (n < 1 || n > MAX_IDLE)
+		n = MAX_IDLE;
+	for (i = 0; i < n && now() < deadline; i++) {
+		if ((ssl = tls_connect(ctx, port, NULL, &fds[i])) == NULL)
+			break;
+		if (tls_xfer(ssl, fds[i], NULL, &c, 1) == -1 ||
+		    tls_xfer(ssl, fds[i], buf, NULL, 1) == -1 || buf[0] != c) {
+			SSL_free(ssl);
+			close(fds[i]);
+			break;
+		}
+		pinned += tls_pinned(ssl);
+		mptcp += is_mptcp(fds[i]);
+		SSL_free(ssl);
+		opened++;
+	}
+	printf("{\"open\": %d, \"mptcp\": %d, \"pinned\": %d}\n", opened,
+	    mptcp, pinned);
+	fflush(stdout);
+	SSL_CTX_free(ctx);
+	/* Held until bench/run closes our stdin (at most ten minutes). */
+	pfd.fd = STDIN_FILENO;
+	pfd.events = POLLIN;
+	(void)poll(&pfd, 1, 600 * 1000);
+	(void)read(STDIN_FILENO, buf, sizeof(buf));
+	for (i = 0; i < opened; i++)
+		close(fds[i]);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -732,14 +1330,29 @@ main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "idle") == 0)
 		return idle(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 3 && strcmp(argv[1], "serve-pp") == 0)
-		serve_pp(atoi(argv[2]), false);
+		serve_pp(atoi(argv[2]), false, true);
 	if (argc == 3 && strcmp(argv[1], "sink-pp") == 0)
-		serve_pp(atoi(argv[2]), true);
+		serve_pp(atoi(argv[2]), true, true);
+	if (argc == 3 && strcmp(argv[1], "sink") == 0)
+		serve_pp(atoi(argv[2]), true, false);
 	if (argc == 4 && strcmp(argv[1], "bulk") == 0)
 		return bulk(atoi(argv[2]), atof(argv[3]));
+	if (argc == 3 && strcmp(argv[1], "tls-probe") == 0)
+		return tls_probe(atoi(argv[2]));
+	if (argc == 6 && strcmp(argv[1], "tls-rr") == 0 &&
+	    (strcmp(argv[5], "full") == 0 || strcmp(argv[5], "resume") == 0))
+		return tls_rr(atoi(argv[2]), atof(argv[3]), atoi(argv[4]),
+		    strcmp(argv[5], "resume") == 0);
+	if (argc == 4 && strcmp(argv[1], "tls-bulk") == 0)
+		return tls_bulk(atoi(argv[2]), atof(argv[3]));
+	if (argc == 4 && strcmp(argv[1], "tls-idle") == 0)
+		return tls_idle(atoi(argv[2]), atoi(argv[3]));
 	fprintf(stderr, "usage: loadgen serve PORT | rr PORT SECONDS PARALLEL"
 	    " | echo PORT COUNT | idle PORT N\n"
 	    "       loadgen serve-pp PORT | sink-pp PORT"
-	    " | bulk PORT SECONDS\n");
+	    " | bulk PORT SECONDS | sink PORT\n"
+	    "       loadgen tls-probe PORT"
+	    " | tls-rr PORT SECONDS PARALLEL full|resume\n"
+	    "       loadgen tls-bulk PORT SECONDS | tls-idle PORT N\n");
 	return 2;
 }
