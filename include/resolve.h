@@ -31,7 +31,12 @@ struct resolver	*resolver_new(struct event_base *base);
  */
 void		 resolver_apply(struct resolver *r, const struct relay_set *rs);
 
-/* Stop, cancel the queries in flight and free r. */
+/*
+ * Stop, cancel the queries in flight and free r. libevent calls a
+ * cancelled query back from the loop, so with queries in flight this runs
+ * the loop of base, without waiting, until they are called back (not
+ * from a callback of that loop: r is then left to free itself).
+ */
 void		 resolver_free(struct resolver *r);
 
 #endif

@@ -11,7 +11,8 @@
  * The endpoint is libevent's evhttp on a TCP socket of our own: GET (and
  * HEAD) /metrics answers in the Prometheus text format (metrics.c renders
  * it), / with a small page that links there; any other path is 404 and
- * any other method on those two 405. A scraper cannot make it spend much:
+ * any other method on those two 405 (CONNECT, which names a host rather
+ * than a path, always 405). A scraper cannot make it spend much:
  * request headers are capped, a body is refused, a connection that says
  * nothing for STATS_TIMEOUT_S is closed, at most STATS_CONNS_MAX
  * connections are served at once (others wait in the listen queue), and

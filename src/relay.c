@@ -132,6 +132,18 @@ relay_upset_has(const struct relay_upset *us, const struct config_addr *a)
 	return false;
 }
 
+static bool
+relay_addrs_have(const struct config_addr *addrs, int n,
+    const struct config_addr *a)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		if (config_addr_equal(&addrs[i], a))
+			return true;
+	return false;
+}
+
 void
 relay_resolved(struct relay *rl, int i, const struct config_addr *addrs,
     int n)
@@ -150,10 +162,14 @@ relay_resolved(struct relay *rl, int i, const struct config_addr *addrs,
 		n = CONFIG_ADDRS_MAX;
 	if (n > room)
 		n = room;
-	/* The same answer, in any order: nothing to do. */
+	/*
+	 * The name's own addresses again, in any order: nothing to do. Not
+	 * the whole set's: another line may have the new address.
+	 */
 	if (n == cu->cu_naddrs) {
 		for (j = 0; j < n; j++)
-			if (!relay_upset_has(old, &addrs[j]))
+			if (!relay_addrs_have(cu->cu_addrs, cu->cu_naddrs,
+			    &addrs[j]))
 				break;
 		if (j == n)
 			return;

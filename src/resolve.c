@@ -23,20 +23,31 @@
 
 #define RESOLVE_HOSTS	"/etc/hosts"
 
+/*
+ * A pass of the loop, without waiting, makes libevent call back the
+ * queries that resolver_free() cancels; a few more are for safety only.
+ */
+#define RESOLVE_FREE_PASSES	4
+
 struct resolve_target;
+
+struct resolve_query {
+	TAILQ_ENTRY(resolve_query) q_entry;
+	struct resolve_round	*q_round;
+	/* To cancel it: NULL until evdns_getaddrinfo() returns. */
+	struct evdns_getaddrinfo_request *q_req;
+	int			 q_index;	/* in the relay's rl_ups */
+};
+TAILQ_HEAD(resolve_queries, resolve_query);
 
 /* One round of one section: its names asked once, with a fresh evdns. */
 struct resolve_round {
 	struct resolve_target	*rr_target;
 	struct evdns_base	*rr_dns;
+	struct resolve_queries	 rr_queries;	/* not answered yet */
 	unsigned		 rr_pending;	/* queries not answered yet */
 	unsigned		 rr_gen;	/* of the relay's names asked */
 	struct event		 rr_done;	/* frees the round, outside evdns */
-};
-
-struct resolve_query {
-	struct resolve_round	*q_round;
-	int			 q_index;	/* in the relay's rl_ups */
 };
 
 /* One section whose names are resolved again now and then. */
@@ -126,11 +137,16 @@ resolve_answer(int result, struct evutil_addrinfo *res, void *arg)
 	struct config_addr	 addrs[CONFIG_ADDRS_MAX];
 	int			 n = 0;
 
+	/* Answered: evdns_getaddrinfo_cancel() must not see it now. */
+	TAILQ_REMOVE(&rr->rr_queries, q, q_entry);
 	if (result == 0)
 		n = resolve_addrs(res, addrs);
 	if (res != NULL)
 		evutil_freeaddrinfo(res);
-	/* A reload changed the names meanwhile: the answer is stale. */
+	/*
+	 * A reload changed the names meanwhile: the answer is stale. Only
+	 * resolver_free() cancels (EVUTIL_EAI_CANCEL), for a target gone.
+	 */
 	if (!rt->rt_gone && rr->rr_gen == rl->rl_ups_gen) {
 		if (n > 0) {
 			if (rt->rt_failing[q->q_index])
@@ -163,6 +179,7 @@ resolve_tick(evutil_socket_t fd, short what, void *arg)
 	struct relay		*rl = rt->rt_relay;
 	struct resolve_round	*rr;
 	struct resolve_query	*q;
+	struct evdns_getaddrinfo_request *req;
 	struct evutil_addrinfo	 hints;
 	struct timeval		 tv = clock_tv(rt->rt_interval);
 	char			 port[8];
@@ -177,6 +194,7 @@ resolve_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	rr->rr_target = rt;
 	rr->rr_gen = rl->rl_ups_gen;
+	TAILQ_INIT(&rr->rr_queries);
 	event_assign(&rr->rr_done, r->r_base, -1, 0, resolve_round_done, rr);
 	rr->rr_dns = evdns_base_new(r->r_base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -200,11 +218,16 @@ resolve_tick(evutil_socket_t fd, short what, void *arg)
 			continue;
 		q->q_round = rr;
 		q->q_index = i;
+		TAILQ_INSERT_TAIL(&rr->rr_queries, q, q_entry);
 		rr->rr_pending++;
 		snprintf(port, sizeof(port), "%u", rl->rl_ups[i].cu_port);
-		/* The answer may come at once, from /etc/hosts. */
-		(void)evdns_getaddrinfo(rr->rr_dns, rl->rl_ups[i].cu_host, port,
-		    &hints, resolve_answer, q);
+		/*
+		 * The answer may come at once, from /etc/hosts: then q is
+		 * freed already and there is no request (NULL).
+		 */
+		if ((req = evdns_getaddrinfo(rr->rr_dns, rl->rl_ups[i].cu_host,
+		    port, &hints, resolve_answer, q)) != NULL)
+			q->q_req = req;
 	}
 	if (--rr->rr_pending == 0)
 		event_active(&rr->rr_done, EV_READ, 0);
@@ -261,21 +284,41 @@ resolver_apply(struct resolver *r, const struct relay_set *rs)
 void
 resolver_free(struct resolver *r)
 {
-	struct resolve_target	*rt;
-	struct resolve_round	*rr;
+	struct resolve_target	*rt, *next;
+	struct resolve_query	*q;
+	int			 i;
 
 	if (r == NULL)
 		return;
-	while ((rt = TAILQ_FIRST(&r->r_targets)) != NULL) {
+	for (rt = TAILQ_FIRST(&r->r_targets); rt != NULL; rt = next) {
+		next = TAILQ_NEXT(rt, rt_entry);
 		evtimer_del(&rt->rt_timer);
-		if ((rr = rt->rt_round) != NULL) {
-			/* Fail what is in flight: the answers free the queries. */
-			rt->rt_gone = true;
-			evdns_base_free(rr->rr_dns, 1);
-			event_del(&rr->rr_done);
-			free(rr);
+		rt->rt_gone = true;
+		if (rt->rt_round == NULL) {
+			resolve_target_free(rt);
+			continue;
 		}
-		resolve_target_free(rt);
+		/*
+		 * Cancel what is in flight. libevent still calls each back,
+		 * with EVUTIL_EAI_CANCEL, but from the loop: its answer frees
+		 * the query, the last one ends the round (rr_done), which
+		 * frees the evdns base, then the target.
+		 */
+		TAILQ_FOREACH(q, &rt->rt_round->rr_queries, q_entry)
+			if (q->q_req != NULL)
+				evdns_getaddrinfo_cancel(q->q_req);
+	}
+	for (i = 0; i < RESOLVE_FREE_PASSES &&
+	    !TAILQ_EMPTY(&r->r_targets); i++)
+		if (event_base_loop(r->r_base, EVLOOP_NONBLOCK) == -1)
+			break;
+	/*
+	 * Called from the loop itself, it cannot run: what is left frees
+	 * itself when the loop calls back, and needs r for that.
+	 */
+	if (!TAILQ_EMPTY(&r->r_targets)) {
+		log_warnx("DNS queries still in flight: resolver left to them");
+		return;
 	}
 	free(r);
 }

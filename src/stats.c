@@ -228,7 +228,12 @@ stats_metrics(struct stats *st, struct evhttp_request *req)
 	evbuffer_free(body);
 }
 
-/* 405 with its Allow header (evhttp_send_error() drops every header). */
+/*
+ * 405 with its Allow header (evhttp_send_error() drops every header), and
+ * its Content-Length: evhttp 2.1 leaves that out of any reply to CONNECT
+ * (a tunnel would follow) and keeps that connection open, so a client
+ * would read the page until STATS_TIMEOUT_S.
+ */
 static void
 stats_not_allowed(struct evhttp_request *req)
 {
@@ -237,6 +242,7 @@ stats_not_allowed(struct evhttp_request *req)
 	    "Not Allowed</h1></body></html>\n";
 	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
 	struct evbuffer		*body;
+	char			 len[24];
 
 	if ((body = evbuffer_new()) == NULL) {
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
@@ -245,6 +251,8 @@ stats_not_allowed(struct evhttp_request *req)
 	evbuffer_add_reference(body, page, sizeof(page) - 1, NULL, NULL);
 	evhttp_add_header(h, "Allow", "GET, HEAD");
 	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+	snprintf(len, sizeof(len), "%zu", sizeof(page) - 1);
+	evhttp_add_header(h, "Content-Length", len);
 	evhttp_send_reply(req, 405, "Method Not Allowed", body);
 	evbuffer_free(body);
 }
@@ -263,6 +271,14 @@ stats_request(struct evhttp_request *req, void *arg)
 		log_debug("metrics endpoint: %s %s",
 		    cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_HEAD ?
 		    "HEAD" : "other", evhttp_request_get_uri(req));
+	/*
+	 * CONNECT names a host and port, never a path (evhttp parses its
+	 * target as an authority): not a method of this endpoint at all.
+	 */
+	if (cmd == EVHTTP_REQ_CONNECT) {
+		stats_not_allowed(req);
+		return;
+	}
 	if (path == NULL ||
 	    (strcmp(path, "/metrics") != 0 && strcmp(path, "/") != 0)) {
 		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
@@ -393,10 +409,15 @@ stats_http(struct stats *st)
 	evhttp_set_max_headers_size(st->st_http, STATS_HEADERS_MAX);
 	evhttp_set_max_body_size(st->st_http, 0);
 	evhttp_set_timeout(st->st_http, STATS_TIMEOUT_S);
-	/* Other methods reach stats_request() for a 405; these get 501. */
+	/*
+	 * Every method evhttp knows reaches stats_request(), which answers
+	 * all but GET and HEAD 405: evhttp itself answers a method it does
+	 * not let pass 501, without Allow.
+	 */
 	evhttp_set_allowed_methods(st->st_http, EVHTTP_REQ_GET |
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+	    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(st->st_http, stats_request, st);
 	evhttp_set_bevcb(st->st_http, stats_new_conn, st);
 	return 0;
