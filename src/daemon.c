@@ -6,6 +6,7 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
+#include <sys/eventfd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -44,7 +45,12 @@ struct daemon_load {
 	const char		*dl_path;
 	struct config		*dl_config;	/* the result, or NULL */
 	struct config_diag	 dl_diag;
-	struct event		 dl_done;	/* activated by the thread */
+	/*
+	 * The thread's "done": a write to an eventfd, not event_active(),
+	 * so that libevent needs its locks only with worker threads.
+	 */
+	int			 dl_efd;
+	struct event		 dl_done;	/* dl_efd readable */
 };
 
 /* A fault signal as its handler saw it, passed on through a pipe. */
@@ -277,10 +283,12 @@ daemon_loader(void *arg)
 {
 	struct daemon		*d = arg;
 	struct daemon_load	*dl = &d->d_load;
+	uint64_t		 one = 1;
 
 	pthread_setname_np(pthread_self(), "reload");
 	dl->dl_config = config_load(dl->dl_path, &dl->dl_diag);
-	event_active(&dl->dl_done, EV_READ, 0);
+	/* Cannot fail: the counter is far from its maximum. */
+	(void)write(dl->dl_efd, &one, sizeof(one));
 	return NULL;
 }
 
@@ -373,9 +381,11 @@ daemon_loaded(evutil_socket_t fd, short what, void *arg)
 	struct daemon		*d = arg;
 	struct daemon_load	*dl = &d->d_load;
 	struct config		*cf;
+	uint64_t		 n;
 
-	(void)fd;
 	(void)what;
+	if (read(fd, &n, sizeof(n)) != sizeof(n) || !dl->dl_running)
+		return;
 	pthread_join(dl->dl_thread, NULL);
 	dl->dl_running = false;
 	cf = dl->dl_config;
@@ -704,8 +714,12 @@ daemon_run(struct daemon *d)
 		d->d_nworkers = 1;
 	if (d->d_nworkers > CONFIG_WORKERS_MAX)
 		d->d_nworkers = CONFIG_WORKERS_MAX;
-	/* Reloads read the file in a thread: libevent must be thread-safe. */
-	if (worker_threads_init() == -1) {
+	/*
+	 * Worker threads hand sessions to each other's loops: libevent must
+	 * be thread-safe. With one loop it needs no locks (a reload's thread
+	 * says it is done through an eventfd).
+	 */
+	if (d->d_nworkers > 1 && worker_threads_init() == -1) {
 		log_error("cannot make libevent thread-safe");
 		return DAEMON_EXIT_STARTUP;
 	}
@@ -717,7 +731,14 @@ daemon_run(struct daemon *d)
 	    d);
 	budget_init(&d->d_budget, &d->d_budget_wake);
 	session_ctx_init(&d->d_sessions, d->d_base, 0, &d->d_budget);
-	event_assign(&d->d_load.dl_done, d->d_base, -1, 0, daemon_loaded, d);
+	if ((d->d_load.dl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+		log_error("cannot create an eventfd: %s", strerror(errno));
+		event_base_free(d->d_base);
+		return DAEMON_EXIT_STARTUP;
+	}
+	event_assign(&d->d_load.dl_done, d->d_base, d->d_load.dl_efd,
+	    EV_READ | EV_PERSIST, daemon_loaded, d);
+	event_add(&d->d_load.dl_done, NULL);
 	if ((d->d_health = health_new(d->d_base)) == NULL ||
 	    (d->d_resolver = resolver_new(d->d_base)) == NULL) {
 		log_error("out of memory");
@@ -799,6 +820,8 @@ done:
 	}
 	relay_set_clear(&d->d_relays);
 	session_ctx_clear(&d->d_sessions);
+	event_del(&d->d_load.dl_done);
+	close(d->d_load.dl_efd);
 	event_base_free(d->d_base);
 	return status;
 }
