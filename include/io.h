@@ -48,7 +48,7 @@ struct io_ops {
 	ssize_t		(*io_read)(struct io *, void *, size_t);
 	ssize_t		(*io_write)(struct io *, const void *, size_t);
 	int		(*io_shutdown)(struct io *);
-	size_t		(*io_pending)(const struct io *);
+	size_t		(*io_pending)(const struct io *);	/* NULL: never */
 	/* Release the layer and close the descriptor; abort: send a reset. */
 	void		(*io_close)(struct io *, bool abort);
 };
@@ -94,7 +94,8 @@ io_shutdown(struct io *io)
 static inline size_t
 io_pending(const struct io *io)
 {
-	return io->io_ops->io_pending(io);
+	/* No call on the data path of a layer that never holds bytes. */
+	return io->io_ops->io_pending != NULL ? io->io_ops->io_pending(io) : 0;
 }
 
 /* Whether splice(2) may move this side's bytes past the layer. */

@@ -55,13 +55,6 @@ io_raw_shutdown(struct io *io)
 	return 0;
 }
 
-static size_t
-io_raw_pending(const struct io *io)
-{
-	(void)io;
-	return 0;
-}
-
 static void
 io_raw_close(struct io *io, bool abort)
 {
@@ -78,7 +71,7 @@ static const struct io_ops io_raw_ops = {
 	.io_read = io_raw_read,
 	.io_write = io_raw_write,
 	.io_shutdown = io_raw_shutdown,
-	.io_pending = io_raw_pending,
+	.io_pending = NULL,		/* holds no bytes */
 	.io_close = io_raw_close,
 };
 
@@ -123,7 +116,7 @@ static const struct io_ops io_none_ops = {
 	.io_read = io_none_read,
 	.io_write = io_none_write,
 	.io_shutdown = io_none_shutdown,
-	.io_pending = io_raw_pending,
+	.io_pending = NULL,		/* holds no bytes */
 	.io_close = io_none_close,
 };
 
