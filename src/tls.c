@@ -260,6 +260,19 @@ tls_file_ok(struct tls_build *tb, int line, const char *what,
  * Load the certificate (and its chain) and private key of kp into ctx.
  * 0, or -1 after reporting.
  */
+/*
+ * Let OpenSSL work out what it caches of a certificate shared by the
+ * threads (its extensions, key identifiers) now, on the loading thread:
+ * done lazily in a handshake, one thread writes them while another reads
+ * (ThreadSanitizer reports it in OpenSSL 3.0).
+ */
+static void
+tls_cert_warm(X509 *x)
+{
+	if (x != NULL)
+		(void)X509_check_purpose(x, -1, 0);
+}
+
 static int
 tls_ctx_keypair(struct tls_build *tb, SSL_CTX *ctx,
     const struct tls_keypair *kp)
@@ -269,9 +282,10 @@ tls_ctx_keypair(struct tls_build *tb, SSL_CTX *ctx,
 	int		 keyline = kp->tk_key_line != 0 ? kp->tk_key_line :
 			    kp->tk_cert_line;
 	const char	*why;
+	STACK_OF(X509)	*chain = NULL;
 	unsigned long	 code;
 	bool		 asked = false;
-	int		 ret;
+	int		 i, ret;
 
 	if (tls_file_ok(tb, kp->tk_cert_line, "cannot load certificate",
 	    kp->tk_cert) == -1 || (key != kp->tk_cert && tls_file_ok(tb,
@@ -282,6 +296,10 @@ tls_ctx_keypair(struct tls_build *tb, SSL_CTX *ctx,
 		    kp->tk_cert);
 		return -1;
 	}
+	tls_cert_warm(SSL_CTX_get0_certificate(ctx));
+	if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1 && chain != NULL)
+		for (i = 0; i < sk_X509_num(chain); i++)
+			tls_cert_warm(sk_X509_value(chain, i));
 	SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
 	ret = SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM);
 	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
@@ -347,6 +365,7 @@ tls_load_ca(struct tls_build *tb, const char *path, int line,
 		goto fail_ssl;
 	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
 		count++;
+		tls_cert_warm(x);
 		if (X509_STORE_add_cert(store, x) != 1) {
 			X509_free(x);
 			goto fail_ssl;
