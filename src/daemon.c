@@ -287,8 +287,9 @@ daemon_loader(void *arg)
 
 	pthread_setname_np(pthread_self(), "reload");
 	dl->dl_config = config_load(dl->dl_path, &dl->dl_diag);
-	/* Cannot fail: the counter is far from its maximum. */
-	(void)write(dl->dl_efd, &one, sizeof(one));
+	/* Fails only on a signal: the counter is far from its maximum. */
+	while (write(dl->dl_efd, &one, sizeof(one)) == -1 && errno == EINTR)
+		continue;
 	return NULL;
 }
 
