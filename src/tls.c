@@ -257,10 +257,6 @@ tls_file_ok(struct tls_build *tb, int line, const char *what,
 }
 
 /*
- * Load the certificate (and its chain) and private key of kp into ctx.
- * 0, or -1 after reporting.
- */
-/*
  * Let OpenSSL work out what it caches of a certificate shared by the
  * threads (its extensions, key identifiers) now, on the loading thread:
  * done lazily in a handshake, one thread writes them while another reads
@@ -273,6 +269,10 @@ tls_cert_warm(X509 *x)
 		(void)X509_check_purpose(x, -1, 0);
 }
 
+/*
+ * Load the certificate (and its chain) and private key of kp into ctx.
+ * 0, or -1 after reporting.
+ */
 static int
 tls_ctx_keypair(struct tls_build *tb, SSL_CTX *ctx,
     const struct tls_keypair *kp)
