@@ -108,6 +108,8 @@ int	sock_mptcp_available(int family, char *why, size_t whylen);
 
 /* "192.0.2.1:80" or "[2001:db8::1]:80"; returns buf. */
 char	*sock_ntop(const struct sockaddr *sa, char *buf, size_t len);
+/* The address alone ("192.0.2.1", "2001:db8::1"; v4-mapped as IPv4). */
+char	*sock_ntop_host(const struct sockaddr *sa, char *buf, size_t len);
 
 /*
  * Close fd so that the peer sees a reset, not an orderly end: used to

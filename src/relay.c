@@ -220,8 +220,6 @@ relay_upset_destination(struct relay *rl, const struct sockaddr *dst,
 {
 	struct relay_upset	*us, *cur;
 	struct relay_upstream	*ru;
-	const void		*host;
-	char			 text[INET6_ADDRSTRLEN];
 
 	if (len > sizeof(struct sockaddr_storage) || (us = calloc(1,
 	    sizeof(*us) + sizeof(*ru))) == NULL)
@@ -247,13 +245,7 @@ relay_upset_destination(struct relay *rl, const struct sockaddr *dst,
 	memcpy(&ru->ru_addr.ca_ss, dst, len);
 	ru->ru_addr.ca_len = len;
 	/* The name an upstream_tls certificate is checked against. */
-	host = dst->sa_family == AF_INET ?
-	    (const void *)&((const struct sockaddr_in *)(const void *)dst)->
-	    sin_addr : (const void *)&((const struct sockaddr_in6 *)
-	    (const void *)dst)->sin6_addr;
-	if (inet_ntop(dst->sa_family, host, text, sizeof(text)) == NULL)
-		text[0] = '\0';
-	snprintf(ru->ru_host, sizeof(ru->ru_host), "%s", text);
+	sock_ntop_host(dst, ru->ru_host, sizeof(ru->ru_host));
 	return us;
 }
 

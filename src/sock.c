@@ -275,34 +275,46 @@ sock_mptcp_available(int family, char *why, size_t whylen)
 }
 
 char *
+sock_ntop_host(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+	const void			*a;
+	int				 af = sa->sa_family;
+
+	if (af == AF_INET)
+		a = &sin->sin_addr;
+	else if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		/* An IPv4 client of a dual-stack listener. */
+		af = AF_INET;
+		a = &sin6->sin6_addr.s6_addr[12];
+	} else if (af == AF_INET6)
+		a = &sin6->sin6_addr;
+	else {
+		snprintf(buf, len, "(family %d)", af);
+		return buf;
+	}
+	if (inet_ntop(af, a, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+char *
 sock_ntop(const struct sockaddr *sa, char *buf, size_t len)
 {
 	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
 	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
 	char				 host[INET6_ADDRSTRLEN];
 
-	switch (sa->sa_family) {
-	case AF_INET:
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+	sock_ntop_host(sa, host, sizeof(host));
+	if (sa->sa_family == AF_INET)
 		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
-		break;
-	case AF_INET6:
-		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-			/* An IPv4 client of a dual-stack listener. */
-			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], host,
-			    sizeof(host));
-			snprintf(buf, len, "%s:%u", host, ntohs(sin6->sin6_port));
-		} else {
-			inet_ntop(AF_INET6, &sin6->sin6_addr, host,
-			    sizeof(host));
-			snprintf(buf, len, "[%s]:%u", host,
-			    ntohs(sin6->sin6_port));
-		}
-		break;
-	default:
-		snprintf(buf, len, "(family %d)", sa->sa_family);
-		break;
-	}
+	else if (sa->sa_family != AF_INET6)
+		snprintf(buf, len, "%s", host);
+	else if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+		snprintf(buf, len, "%s:%u", host, ntohs(sin6->sin6_port));
+	else
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
 	return buf;
 }
 

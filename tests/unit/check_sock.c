@@ -112,6 +112,31 @@ START_TEST(test_ntop_v4mapped_as_ipv4)
 }
 END_TEST
 
+/* The address alone: the name an upstream_tls destination is checked by. */
+START_TEST(test_ntop_host)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET,
+				    .sin_port = htons(80) };
+	struct sockaddr_in6	sin6 = { .sin6_family = AF_INET6,
+				    .sin6_port = htons(443) };
+	struct sockaddr		unix_sa = { .sa_family = AF_UNIX };
+	char			buf[SOCK_NTOP_MAX];
+
+	inet_pton(AF_INET, "198.18.60.2", &sin.sin_addr);
+	ck_assert_str_eq(sock_ntop_host((struct sockaddr *)&sin, buf,
+	    sizeof(buf)), "198.18.60.2");
+	inet_pton(AF_INET6, "2001:db8::2", &sin6.sin6_addr);
+	ck_assert_str_eq(sock_ntop_host((struct sockaddr *)&sin6, buf,
+	    sizeof(buf)), "2001:db8::2");
+	inet_pton(AF_INET6, "::ffff:198.18.60.2", &sin6.sin6_addr);
+	ck_assert_str_eq(sock_ntop_host((struct sockaddr *)&sin6, buf,
+	    sizeof(buf)), "198.18.60.2");
+	ck_assert_str_eq(sock_ntop_host(&unix_sa, buf, sizeof(buf)),
+	    "(family 1)");
+	ck_assert_str_eq(sock_ntop(&unix_sa, buf, sizeof(buf)), "(family 1)");
+}
+END_TEST
+
 START_TEST(test_ntop_longest_fits)
 {
 	struct sockaddr_in6	sin6 = { .sin6_family = AF_INET6,
@@ -318,6 +343,7 @@ sock_suite(void)
 	tcase_add_test(tc, test_ntop_ipv4);
 	tcase_add_test(tc, test_ntop_ipv6_bracketed);
 	tcase_add_test(tc, test_ntop_v4mapped_as_ipv4);
+	tcase_add_test(tc, test_ntop_host);
 	tcase_add_test(tc, test_ntop_longest_fits);
 	suite_add_tcase(s, tc);
 
