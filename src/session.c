@@ -194,7 +194,7 @@ static int	session_side_read(struct session_side *);
 static int	session_side_write(struct session_side *);
 static int	session_proxy_in(struct session_side *);
 static int	session_handshake(struct session_side *);
-static void	session_connect(struct session *);
+static int	session_connect(struct session *);
 static void	session_refused_held(evutil_socket_t, short, void *);
 static void	session_refuse(struct session *, enum relay_refusal,
 		    const char *, ...) __attribute__((format(printf, 3, 4)));
@@ -1251,10 +1251,8 @@ session_handshake(struct session_side *s)
 		    io_tls_version(&s->ss_io), side_name(s),
 		    io_tls_resumed(&s->ss_io) ? ", resumed" : "",
 		    io_tls_alpn(&s->ss_io) != NULL ? ", ALPN " : "");
-	if (se->se_stage == SESSION_TLS_ACCEPT) {
-		session_connect(se);
-		return 0;
-	}
+	if (se->se_stage == SESSION_TLS_ACCEPT)
+		return session_connect(se);
 	/* Connected and verified: the idle timer again, and relay. */
 	if (se->se_timer_on)
 		event_del(&se->se_timer);
@@ -1269,22 +1267,21 @@ session_handshake(struct session_side *s)
 
 /*
  * The client is admitted (allowed, its PROXY header read): its TLS
- * handshake, or the upstream connect.
+ * handshake, or the upstream connect. Returns -1 when the session was
+ * closed (a handshake or a destination refused at once, no memory).
  */
-static void
+static int
 session_admitted(struct session *se)
 {
 	struct session_side	*s = &se->se_client;
 	struct timeval		 tv;
 
-	if (se->se_conf->lc_tls_server == NULL) {
-		session_connect(se);
-		return;
-	}
+	if (se->se_conf->lc_tls_server == NULL)
+		return session_connect(se);
 	if (io_tls_server_init(&s->ss_io, s->ss_io.io_fd,
 	    se->se_conf->lc_tls_server) == -1) {
 		session_refuse(se, RELAY_REFUSED_TLS_HANDSHAKE, "out of memory");
-		return;
+		return -1;
 	}
 	session_set_stage(se, SESSION_TLS_ACCEPT);
 	/* The PROXY header's timer goes on; else one starts now. */
@@ -1293,8 +1290,10 @@ session_admitted(struct session *se)
 		se->se_timer_on = evtimer_add(&se->se_timer, &tv) == 0;
 	}
 	side_events_assign(s);
-	if (session_handshake(s) == 0)
-		session_sync(se);
+	if (session_handshake(s) == -1)
+		return -1;
+	session_sync(se);
+	return 0;
 }
 
 /*
@@ -1336,8 +1335,11 @@ session_destination(struct session *se)
 	return 0;
 }
 
-/* The session is admitted: connect to the upstream. */
-static void
+/*
+ * The session is admitted: connect to the upstream. Returns -1 when the
+ * session was closed.
+ */
+static int
 session_connect(struct session *se)
 {
 	struct session_ctx		*sc = se->se_ctx;
@@ -1345,7 +1347,7 @@ session_connect(struct session *se)
 	struct timeval			 tv;
 
 	if (session_destination(se) == -1)
-		return;
+		return -1;
 	RELAY_COUNT(relay_counters(se->se_relay, sc->sc_loop), rc_active, 1);
 	session_set_stage(se, SESSION_CONNECTING);
 	if (se->se_timer_on) {
@@ -1364,12 +1366,12 @@ session_connect(struct session *se)
 	    &se->se_dst->sa, se->se_dst->sa.sa_family == AF_INET ?
 	    sizeof(se->se_dst->sin) : sizeof(se->se_dst->sin6))) == NULL) {
 		session_close(se, SESSION_END_NO_MEMORY);
-		return;
+		return -1;
 	}
 	/* Only while connecting: an idle session does not keep it. */
 	if ((se->se_connect = malloc(sizeof(*se->se_connect))) == NULL) {
 		session_close(se, SESSION_END_NO_MEMORY);
-		return;
+		return -1;
 	}
 	if (upstream_connect(se->se_connect, sc->sc_base, conf, se->se_relay,
 	    se->se_upset, sc->sc_budget, session_connected, se) == -1) {
@@ -1377,7 +1379,9 @@ session_connect(struct session *se)
 		se->se_up = upstream_last(se->se_connect);
 		se->se_tries = se->se_connect->uc_tries;
 		session_close(se, SESSION_END_CONNECT_FAILED);
+		return -1;
 	}
+	return 0;
 }
 
 /* allow and deny, for the client the session now knows. */
@@ -1477,8 +1481,7 @@ session_proxy_in(struct session_side *s)
 		    h.ph_version, h.ph_len, h.ph_local ? " (local)" : "");
 	if (!session_permitted(se))
 		return -1;
-	session_admitted(se);
-	return 0;
+	return session_admitted(se);
 }
 
 int
@@ -1529,7 +1532,7 @@ session_start(struct session_ctx *sc, struct relay *rl, struct config *cf,
 
 	if (!conf->lc_accept_proxy) {
 		if (session_permitted(se))
-			session_admitted(se);
+			(void)session_admitted(se);	/* closed or not: 0 */
 		return 0;
 	}
 	if (!acl_empty(&conf->lc_accept_proxy_from) &&
