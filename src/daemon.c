@@ -804,6 +804,13 @@ daemon_run(struct daemon *d)
 done:
 	notify_timers_stop(&d->d_notify);
 	daemon_signals_clear(d);
+	/*
+	 * resolver_free() may run the loop for its cancelled queries: a
+	 * reload finishing then must not apply itself (after a loop failure
+	 * d_stopping is not set) to a health checker freed already. The
+	 * loader thread is joined below either way.
+	 */
+	event_del(&d->d_load.dl_done);
 	health_free(d->d_health);
 	resolver_free(d->d_resolver);
 	stats_clear(&d->d_stats);
@@ -821,7 +828,6 @@ done:
 	}
 	relay_set_clear(&d->d_relays);
 	session_ctx_clear(&d->d_sessions);
-	event_del(&d->d_load.dl_done);
 	close(d->d_load.dl_efd);
 	event_base_free(d->d_base);
 	return status;
