@@ -143,14 +143,40 @@ dest_is_local(const union sock_addr *d)
 	return local;
 }
 
+/*
+ * Whether a socket listening on ca takes connections to d (port given):
+ * its own address, or any local one of the families a wildcard takes.
+ * *local caches dest_is_local(d): -1 until asked.
+ */
+static bool
+dest_listens_at(const struct config_addr *ca, const union sock_addr *d,
+    uint16_t port, int *local)
+{
+	union sock_addr	l;
+	bool		any;
+
+	dest_unmap(&l, (const struct sockaddr *)&ca->ca_ss, ca->ca_len);
+	if (l.sa.sa_family == AF_UNSPEC || dest_port(&l) != port)
+		return false;
+	any = l.sa.sa_family == AF_INET ?
+	    l.sin.sin_addr.s_addr == htonl(INADDR_ANY) :
+	    IN6_IS_ADDR_UNSPECIFIED(&l.sin6.sin6_addr);
+	if (!any)
+		return dest_same_host(&l, d);
+	/* "*" takes both families, the others their own. */
+	if (!ca->ca_dualstack && l.sa.sa_family != d->sa.sa_family)
+		return false;
+	if (*local == -1)
+		*local = dest_is_local(d);
+	return *local;
+}
+
 bool
 dest_is_own(const struct config *cf, const struct sockaddr *dst)
 {
 	const struct listener_config	*lc;
-	const struct config_addr	*ca;
-	union sock_addr			 d, l;
+	union sock_addr			 d;
 	uint16_t			 port;
-	bool				 any, covers;
 	int				 i, local = -1;	/* not asked yet */
 
 	dest_unmap(&d, dst, dst->sa_family == AF_INET ?
@@ -158,33 +184,13 @@ dest_is_own(const struct config *cf, const struct sockaddr *dst)
 	if (d.sa.sa_family == AF_UNSPEC)
 		return false;
 	port = dest_port(&d);
-	TAILQ_FOREACH(lc, &cf->cf_listeners, lc_entry) {
-		for (i = 0; i < lc->lc_nlisten; i++) {
-			ca = &lc->lc_listen[i];
-			dest_unmap(&l, (const struct sockaddr *)&ca->ca_ss,
-			    ca->ca_len);
-			if (l.sa.sa_family == AF_UNSPEC || dest_port(&l) != port)
-				continue;
-			any = l.sa.sa_family == AF_INET ?
-			    l.sin.sin_addr.s_addr == htonl(INADDR_ANY) :
-			    IN6_IS_ADDR_UNSPECIFIED(&l.sin6.sin6_addr);
-			if (!any) {
-				if (dest_same_host(&l, &d))
-					return true;
-				continue;
-			}
-			/* "*" takes both families, the others their own. */
-			covers = ca->ca_dualstack ||
-			    l.sa.sa_family == d.sa.sa_family;
-			if (!covers)
-				continue;
-			if (local == -1)
-				local = dest_is_local(&d);
-			if (local)
+	TAILQ_FOREACH(lc, &cf->cf_listeners, lc_entry)
+		for (i = 0; i < lc->lc_nlisten; i++)
+			if (dest_listens_at(&lc->lc_listen[i], &d, port, &local))
 				return true;
-		}
-	}
-	return false;
+	/* The metrics endpoint listens too. */
+	return cf->cf_stats_listen.ca_len > 0 &&
+	    dest_listens_at(&cf->cf_stats_listen, &d, port, &local);
 }
 
 const char *

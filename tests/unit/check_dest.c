@@ -86,6 +86,31 @@ START_TEST(test_own_addresses)
 }
 END_TEST
 
+/* The metrics endpoint is one of the daemon's listening addresses too. */
+START_TEST(test_own_stats_listen)
+{
+	struct config	*cf;
+
+	cf = load("[global]\nstats_listen = 0.0.0.0:9100\n"
+	    "[a]\nlisten = 198.51.100.7:8004\nupstream = 127.0.0.1:9\n");
+	ck_assert(own(cf, "127.0.0.1", 9100));
+	ck_assert(own(cf, "::ffff:127.0.0.1", 9100));
+	ck_assert(!own(cf, "::1", 9100));
+	ck_assert(!own(cf, "127.0.0.1", 9101));
+	ck_assert(!own(cf, "198.51.100.1", 9100));
+	ck_assert(own(cf, "198.51.100.7", 8004));
+	config_unref(cf);
+	cf = load("[global]\nstats_listen = 198.51.100.9:9100\n"
+	    "[a]\nlisten = 198.51.100.7:8004\nupstream = 127.0.0.1:9\n");
+	ck_assert(own(cf, "198.51.100.9", 9100));
+	ck_assert(!own(cf, "127.0.0.1", 9100));
+	config_unref(cf);
+	cf = load("[a]\nlisten = 198.51.100.7:8004\nupstream = 127.0.0.1:9\n");
+	ck_assert(!own(cf, "127.0.0.1", 9100));
+	config_unref(cf);
+}
+END_TEST
+
 START_TEST(test_check)
 {
 	struct config		*cf;
@@ -136,6 +161,7 @@ dest_suite(void)
 	s = suite_create("dest");
 	tc = tcase_create("check");
 	tcase_add_test(tc, test_own_addresses);
+	tcase_add_test(tc, test_own_stats_listen);
 	tcase_add_test(tc, test_check);
 	suite_add_tcase(s, tc);
 	return (s);
