@@ -89,9 +89,35 @@ def send_blocks(sock, total, shut_wr=True, hold=None):
     return h.hexdigest()
 
 
+def describe_mismatch(base, got, want):
+    """Where block got (at stream offset base) first differs from want,
+    and where its bytes there come from: a stream that lost, repeated or
+    moved bytes shows them at another offset of a block."""
+    k = 0
+    while got[k:k + 4096] == want[k:k + 4096]:
+        k += 4096
+    while got[k] == want[k]:
+        k += 1
+    end = k
+    while end < len(got) and got[end:end + 64] != want[end:end + 64]:
+        end += 64
+    probe = got[k:k + 32]
+    src = BLOCK.find(probe, 8) if len(probe) == 32 else -1
+    where = (f"its bytes are a block's bytes at +{src} (moved by "
+             f"{src - k} within a block, or from another block)"
+             if src >= 0 else "its bytes are in no block (changed)")
+    return (f"first difference at stream offset {base + k} (block "
+            f"{base // MIB}, +{k}), about {end - k} bytes long; {where}; "
+            f"its first 8 bytes {got[k:k + 8].hex()} instead of "
+            f"{want[k:k + 8].hex()}")
+
+
 class Receiver:
     """Reads a socket to EOF, hashing, and keeps the longest gap between
-    two reads that returned data (the stall a reader sees)."""
+    two reads that returned data (the stall a reader sees). It checks the
+    numbered blocks of send_blocks() as they complete and keeps, in
+    first_bad, where the first one differs: a hash alone says only that
+    something did."""
 
     def __init__(self, sock, limit):
         self.sock = sock
@@ -99,6 +125,19 @@ class Receiver:
         self.count = 0
         self.max_gap = 0.0
         self.max_gap_at = None
+        self.pending = bytearray()
+        self.verified = 0
+        self.first_bad = None
+
+    def verify(self, data):
+        self.pending += data
+        while len(self.pending) >= MIB and self.first_bad is None:
+            want = (self.verified // MIB).to_bytes(8, "little") + BLOCK[8:]
+            got = bytes(self.pending[:MIB])
+            if got != want:
+                self.first_bad = describe_mismatch(self.verified, got, want)
+            del self.pending[:MIB]
+            self.verified += MIB
 
     def __call__(self):
         h = hashlib.sha256()
@@ -118,6 +157,8 @@ class Receiver:
                 self.max_gap, self.max_gap_at = now - last, now
             last = now
             h.update(mv[:n])
+            if self.first_bad is None:
+                self.verify(mv[:n])
             self.count += n
             if self.count > self.limit:
                 raise MultipathFailure(
@@ -173,9 +214,10 @@ class Transfer:
         backend_got, backend_sent = backend.wait_done(rec, TRANSFER_TIMEOUT)
         self.backend_receiver = rec["receiver"]
         assert backend_got == (self.size, sent), \
-            "client->backend: data lost or changed"
+            ("client->backend: data lost or changed: "
+             f"{self.backend_receiver.first_bad}")
         assert got == (self.size, backend_sent), \
-            "backend->client: data lost or changed"
+            f"backend->client: data lost or changed: {self.receiver.first_bad}"
         return self.elapsed
 
 
