@@ -10,9 +10,25 @@
  * p_max objects are kept; pool_trim(), called now and then by the owner,
  * destroys the ones that were not needed since the last trim, so an idle
  * loop gives everything back within two trims.
+ *
+ * Built with AddressSanitizer, an idle object's bytes past its link are
+ * poisoned, so that a use after pool_put() is reported as one (a free list
+ * otherwise hides it from the sanitizer), and an object given back twice
+ * aborts: two holders of one buffer would mix their streams silently.
  */
 #ifndef MPTCP_RELAYD_POOL_H
 #define MPTCP_RELAYD_POOL_H
+
+#include <stddef.h>
+
+/* Defined when built with AddressSanitizer: pools check their use. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_ASAN	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_ASAN	1
+#endif
+#endif
 
 /* The first member of every pooled object. */
 struct pool_link {
@@ -24,15 +40,16 @@ struct pool {
 	unsigned		 p_nfree;
 	unsigned		 p_lowfree;	/* least p_nfree since a trim */
 	unsigned		 p_max;
+	size_t			 p_size;	/* of one object */
 	void			(*p_destroy)(struct pool_link *, void *);
 	void			*p_arg;
 };
 
 /*
- * An empty pool that keeps at most max idle objects and destroys the
- * others with destroy(obj, arg).
+ * An empty pool of objects of size bytes (their link first) that keeps at
+ * most max idle ones and destroys the others with destroy(obj, arg).
  */
-void	pool_init(struct pool *p, unsigned max,
+void	pool_init(struct pool *p, unsigned max, size_t size,
 	    void (*destroy)(struct pool_link *, void *), void *arg);
 
 /* An idle object, or NULL when the pool is empty (the caller makes one). */

@@ -306,7 +306,8 @@ session_ctx_init(struct session_ctx *sc, struct event_base *base, int loop,
 	sc->sc_budget = budget;
 	sc->sc_serial = (uint64_t)loop << 48;
 	TAILQ_INIT(&sc->sc_sessions);
-	pool_init(&sc->sc_bufs, SESSION_POOL_MAX, relay_buf_destroy, NULL);
+	pool_init(&sc->sc_bufs, SESSION_POOL_MAX, sizeof(struct relay_buf),
+	    relay_buf_destroy, NULL);
 	splice_pool_init(&sc->sc_pipes, budget);
 	evtimer_assign(&sc->sc_trim_ev, base, session_trim, sc);
 	evtimer_assign(&sc->sc_refused_ev, base, session_refused_held, sc);

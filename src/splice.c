@@ -29,7 +29,8 @@ splice_pipe_destroy(struct pool_link *link, void *arg)
 void
 splice_pool_init(struct splice_pool *spl, struct budget *budget)
 {
-	pool_init(&spl->spl_pool, SPLICE_POOL_MAX, splice_pipe_destroy, spl);
+	pool_init(&spl->spl_pool, SPLICE_POOL_MAX, sizeof(struct splice_pipe),
+	    splice_pipe_destroy, spl);
 	spl->spl_budget = budget;
 	spl->spl_nbusy = 0;
 	spl->spl_taken = 0;

@@ -10,6 +10,7 @@
 
 #include "autoconf.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -18,14 +19,23 @@
 #include "pool.h"
 #include "testutil.h"
 
+#ifdef POOL_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #define NOBJ	8
 
-/* A pooled object that knows whether it was destroyed. */
+/*
+ * A pooled object. Whether it was destroyed is kept outside it: an idle
+ * object's bytes are the pool's (poisoned under AddressSanitizer).
+ */
 struct obj {
 	struct pool_link	link;
 	int			id;
-	bool			destroyed;
 };
+
+static struct obj	objs[NOBJ];
+static bool		gone[NOBJ];	/* objs[i] was destroyed */
 
 /* What the destroy callback was given. */
 struct seen {
@@ -43,39 +53,44 @@ obj_destroy(struct pool_link *pl, void *arg)
 
 	if (sn != seen_arg)
 		sn->bad_arg++;
-	ck_assert_msg(!o->destroyed, "object %d destroyed twice", o->id);
-	o->destroyed = true;
+	ck_assert_msg(!gone[o->id], "object %d destroyed twice", o->id);
+	gone[o->id] = true;
 	sn->destroyed++;
 }
 
 static void
-setup(struct pool *p, unsigned max, struct seen *sn, struct obj *objs)
+setup(struct pool *p, unsigned max, struct seen *sn)
 {
 	int	i;
 
+#ifdef POOL_ASAN
+	/* Idle in a pool of an earlier test (when Check does not fork). */
+	ASAN_UNPOISON_MEMORY_REGION(objs, sizeof(objs));
+#endif
 	*sn = (struct seen){ 0, 0 };
 	seen_arg = sn;
-	for (i = 0; i < NOBJ; i++)
+	for (i = 0; i < NOBJ; i++) {
 		objs[i] = (struct obj){ .id = i };
-	pool_init(p, max, obj_destroy, sn);
+		gone[i] = false;
+	}
+	pool_init(p, max, sizeof(struct obj), obj_destroy, sn);
 }
 
 /* Whether o is one of objs and not destroyed. */
 static bool
-live_obj(struct pool_link *pl, struct obj *objs)
+live_obj(struct pool_link *pl)
 {
 	struct obj	*o = (struct obj *)pl;
 
-	return o >= objs && o < objs + NOBJ && !o->destroyed;
+	return o >= objs && o < objs + NOBJ && !gone[o - objs];
 }
 
 START_TEST(test_empty_pool_gives_nothing)
 {
 	struct pool	p;
 	struct seen	sn;
-	struct obj	objs[NOBJ];
 
-	setup(&p, 4, &sn, objs);
+	setup(&p, 4, &sn);
 	ck_assert_ptr_null(pool_get(&p));
 	ck_assert_uint_eq(p.p_nfree, 0);
 	ck_assert_uint_eq(pool_trim(&p), 0);
@@ -88,18 +103,17 @@ START_TEST(test_put_then_get_reuses)
 {
 	struct pool		 p;
 	struct seen		 sn;
-	struct obj		 objs[NOBJ];
 	struct pool_link	*a, *b;
 
-	setup(&p, 4, &sn, objs);
+	setup(&p, 4, &sn);
 	pool_put(&p, &objs[0].link);
 	pool_put(&p, &objs[1].link);
 	ck_assert_uint_eq(p.p_nfree, 2);
 	ck_assert_ptr_nonnull(a = pool_get(&p));
 	ck_assert_ptr_nonnull(b = pool_get(&p));
 	ck_assert_ptr_ne(a, b);
-	ck_assert(live_obj(a, objs));
-	ck_assert(live_obj(b, objs));
+	ck_assert(live_obj(a));
+	ck_assert(live_obj(b));
 	ck_assert_uint_eq(p.p_nfree, 0);
 	ck_assert_ptr_null(pool_get(&p));
 	ck_assert_int_eq(sn.destroyed, 0);
@@ -118,18 +132,17 @@ START_TEST(test_full_pool_destroys_the_rest)
 {
 	struct pool	p;
 	struct seen	sn;
-	struct obj	objs[NOBJ];
 	int		i;
 
-	setup(&p, 3, &sn, objs);
+	setup(&p, 3, &sn);
 	for (i = 0; i < NOBJ; i++)
 		pool_put(&p, &objs[i].link);
 	ck_assert_uint_eq(p.p_nfree, 3);
 	ck_assert_int_eq(sn.destroyed, NOBJ - 3);
 	for (i = 0; i < NOBJ; i++)
-		ck_assert_msg(objs[i].destroyed == (i >= 3), "object %d", i);
+		ck_assert_msg(gone[i] == (i >= 3), "object %d", i);
 	for (i = 0; i < 3; i++)
-		ck_assert(live_obj(pool_get(&p), objs));
+		ck_assert(live_obj(pool_get(&p)));
 	ck_assert_ptr_null(pool_get(&p));
 	ck_assert_int_eq(sn.bad_arg, 0);
 }
@@ -139,11 +152,10 @@ START_TEST(test_max_zero_keeps_nothing)
 {
 	struct pool	p;
 	struct seen	sn;
-	struct obj	objs[NOBJ];
 
-	setup(&p, 0, &sn, objs);
+	setup(&p, 0, &sn);
 	pool_put(&p, &objs[0].link);
-	ck_assert(objs[0].destroyed);
+	ck_assert(gone[0]);
 	ck_assert_uint_eq(p.p_nfree, 0);
 	ck_assert_ptr_null(pool_get(&p));
 }
@@ -157,11 +169,10 @@ START_TEST(test_trim_gives_back_what_was_not_needed)
 {
 	struct pool		 p;
 	struct seen		 sn;
-	struct obj		 objs[NOBJ];
 	struct pool_link	*a, *b;
 	int			 i;
 
-	setup(&p, NOBJ, &sn, objs);
+	setup(&p, NOBJ, &sn);
 	for (i = 0; i < 5; i++)
 		pool_put(&p, &objs[i].link);
 	/* Since the start the pool held none at some point: all needed. */
@@ -190,11 +201,10 @@ START_TEST(test_idle_pool_empty_within_two_trims)
 {
 	struct pool	p;
 	struct seen	sn;
-	struct obj	objs[NOBJ];
 	unsigned	left;
 	int		i, trims;
 
-	setup(&p, NOBJ, &sn, objs);
+	setup(&p, NOBJ, &sn);
 	for (i = 0; i < NOBJ; i++)
 		pool_put(&p, &objs[i].link);
 	pool_trim(&p);		/* the owner's periodic trim */
@@ -204,7 +214,7 @@ START_TEST(test_idle_pool_empty_within_two_trims)
 	ck_assert_int_le(trims, 2);
 	ck_assert_int_eq(sn.destroyed, NOBJ);
 	for (i = 0; i < NOBJ; i++)
-		ck_assert(objs[i].destroyed);
+		ck_assert(gone[i]);
 }
 END_TEST
 
@@ -213,11 +223,10 @@ START_TEST(test_trim_keeps_what_is_in_use)
 {
 	struct pool		 p;
 	struct seen		 sn;
-	struct obj		 objs[NOBJ];
 	struct pool_link	*a;
 	int			 round;
 
-	setup(&p, NOBJ, &sn, objs);
+	setup(&p, NOBJ, &sn);
 	pool_put(&p, &objs[0].link);
 	for (round = 0; round < 5; round++) {
 		ck_assert_ptr_nonnull(a = pool_get(&p));
@@ -232,11 +241,10 @@ START_TEST(test_clear_destroys_every_idle_object)
 {
 	struct pool		 p;
 	struct seen		 sn;
-	struct obj		 objs[NOBJ];
 	struct pool_link	*held;
 	int			 i;
 
-	setup(&p, NOBJ, &sn, objs);
+	setup(&p, NOBJ, &sn);
 	for (i = 0; i < 4; i++)
 		pool_put(&p, &objs[i].link);
 	ck_assert_ptr_nonnull(held = pool_get(&p));
@@ -245,13 +253,52 @@ START_TEST(test_clear_destroys_every_idle_object)
 	ck_assert_uint_eq(p.p_nfree, 0);
 	ck_assert_ptr_null(pool_get(&p));
 	/* The object handed out is the holder's: untouched. */
-	ck_assert(live_obj(held, objs));
+	ck_assert(live_obj(held));
 	/* The pool serves on after a clear. */
 	pool_put(&p, held);
 	ck_assert_ptr_eq(pool_get(&p), held);
 	ck_assert_int_eq(sn.bad_arg, 0);
 }
 END_TEST
+
+#ifdef POOL_ASAN
+/*
+ * Built with AddressSanitizer: an idle object's bytes past its link are
+ * poisoned (a use after pool_put() is reported), and a taken one's not.
+ */
+START_TEST(test_idle_object_is_poisoned)
+{
+	struct pool		 p;
+	struct seen		 sn;
+	struct pool_link	*a;
+
+	setup(&p, 4, &sn);
+	pool_put(&p, &objs[0].link);
+	ck_assert(__asan_address_is_poisoned(&objs[0].id));
+	ck_assert(!__asan_address_is_poisoned(&objs[0].link));
+	ck_assert_ptr_eq(a = pool_get(&p), &objs[0].link);
+	ck_assert(!__asan_address_is_poisoned(&objs[0].id));
+	/* Destroyed by a trim or a clear: unpoisoned for its destructor. */
+	pool_put(&p, a);
+	pool_clear(&p);
+	ck_assert(!__asan_address_is_poisoned(&objs[0].id));
+	ck_assert(gone[0]);
+}
+END_TEST
+
+/* Given back twice: two holders would share it. Abort. */
+START_TEST(test_double_put_aborts)
+{
+	struct pool	p;
+	struct seen	sn;
+
+	setup(&p, 4, &sn);
+	pool_put(&p, &objs[1].link);
+	pool_put(&p, &objs[2].link);
+	pool_put(&p, &objs[1].link);
+}
+END_TEST
+#endif
 
 int
 main(void)
@@ -267,6 +314,10 @@ main(void)
 	tcase_add_test(tc, test_idle_pool_empty_within_two_trims);
 	tcase_add_test(tc, test_trim_keeps_what_is_in_use);
 	tcase_add_test(tc, test_clear_destroys_every_idle_object);
+#ifdef POOL_ASAN
+	tcase_add_test(tc, test_idle_object_is_poisoned);
+	tcase_add_test_raise_signal(tc, test_double_put_aborts, SIGABRT);
+#endif
 	suite_add_tcase(s, tc);
 	return testutil_run(srunner_create(s));
 }

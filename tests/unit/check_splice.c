@@ -832,7 +832,7 @@ START_TEST(test_session_leaves_splice_with_bytes_in_pipe)
 	struct end		 c = { 0 }, b = { 0 };
 	struct splice_pipe	*sp;
 	char			*text;
-	int			 logfd;
+	int			 logfd, rfd;
 
 	kernel_setup();
 	logfd = capture_log();
@@ -840,8 +840,9 @@ START_TEST(test_session_leaves_splice_with_bytes_in_pipe)
 	relay_session(&r, &c.fd, &b.fd);
 	/* The first direction to read takes this pipe. */
 	ck_assert_ptr_nonnull(sp = splice_pipe_get(&r.sc.sc_pipes));
+	rfd = sp->sp_rfd;	/* an idle pipe's fields are the pool's */
 	splice_pipe_put(&r.sc.sc_pipes, sp);
-	seccomp_fail_splice(EINVAL, sp->sp_rfd);
+	seccomp_fail_splice(EINVAL, rfd);
 
 	c.tx_total = b.rx_total = 4 * MIB;
 	c.rx_total = 1 * MIB;
