@@ -29,7 +29,7 @@
 #include "tls.h"
 #include "upstream.h"
 
-/* Idle buffers kept for reuse per event loop (64 KiB each). */
+/* Idle buffers kept for reuse per event loop (SESSION_BUF_SIZE each). */
 #define SESSION_POOL_MAX	32
 /* How often, at most, a busy session asks the kernel about its subflows. */
 #define SESSION_SAMPLE_MS	1000
@@ -40,6 +40,11 @@
  * ends): a direction splices once one read brought at least this much,
  * and goes back to copying after SESSION_SPLICE_SMALL smaller spliced
  * reads in a row, so requests and replies are copied and bulk is not.
+ * A direction that starts at an MPTCP socket never splices: MPTCP has no
+ * splice read of its own, the kernel copies its bytes into fresh pipe
+ * pages (copy_splice_read), and that cost twice the CPU per byte of a
+ * read(2) into a buffer and halved single-stream throughput (bench/README,
+ * "Single-stream throughput").
  */
 #define SESSION_SPLICE_MIN	(16 * 1024)
 #define SESSION_SPLICE_SMALL	4
@@ -109,7 +114,8 @@ struct session_side {
 	}			 ss_mptcp;
 	struct {
 		uint8_t		 stream:1;	/* reads are large: splice */
-		uint8_t		 small:7;	/* small spliced reads in a row */
+		uint8_t		 never:1;	/* an MPTCP socket: copy */
+		uint8_t		 small:6;	/* small spliced reads in a row */
 	}			 ss_splice;
 };
 
@@ -883,7 +889,7 @@ session_flush(struct session_side *s)
 static void
 side_note_read(struct session_side *s, ssize_t n, bool spliced)
 {
-	if (n >= SESSION_SPLICE_MIN) {
+	if (n >= SESSION_SPLICE_MIN && !s->ss_splice.never) {
 		s->ss_splice.stream = true;
 		s->ss_splice.small = 0;
 	} else if (spliced && ++s->ss_splice.small >= SESSION_SPLICE_SMALL)
@@ -1041,11 +1047,13 @@ session_idle(evutil_socket_t fd, short what, void *arg)
 /* --- start and end ------------------------------------------------------- */
 
 static void
-side_init(struct session *se, struct session_side *s, struct session_side *peer)
+side_init(struct session *se, struct session_side *s, struct session_side *peer,
+    int protocol)
 {
 	io_init(&s->ss_io);
 	s->ss_peer = peer;
 	s->ss_se = se;
+	s->ss_splice.never = protocol == IPPROTO_MPTCP;
 }
 
 /*
@@ -1515,8 +1523,9 @@ session_start(struct session_ctx *sc, struct relay *rl, struct config *cf,
 	se->se_stage = SESSION_ACCEPTED;
 	se->se_splice = cf->cf_splice && !sc->sc_pipes.spl_unsupported;
 	se->se_pp_mptcp = -1;
-	side_init(se, &se->se_client, &se->se_upstream);
-	side_init(se, &se->se_upstream, &se->se_client);
+	side_init(se, &se->se_client, &se->se_upstream, conf->lc_protocol);
+	side_init(se, &se->se_upstream, &se->se_client,
+	    conf->lc_upstream_protocol);
 	if (sc->sc_client_io != NULL)
 		sc->sc_client_io(&se->se_client.ss_io, fd);
 	else

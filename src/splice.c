@@ -72,8 +72,8 @@ splice_pipe_get(struct splice_pool *spl)
 	sp->sp_len = 0;
 	/*
 	 * The kernel's default is 16 pages; fewer when the user holds more
-	 * than pipe-user-pages-soft in pipes. Never more than a relay
-	 * buffer, so both paths hold the same at most.
+	 * than pipe-user-pages-soft in pipes. Never more than
+	 * SPLICE_PIPE_LIMIT, which a relay buffer holds too.
 	 */
 	if ((size = fcntl(fds[0], F_GETPIPE_SZ)) == -1 ||
 	    size > SPLICE_PIPE_LIMIT)

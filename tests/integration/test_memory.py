@@ -14,7 +14,7 @@ import pytest
 from helpers import (GLOBAL_SECTION, KIB, MIB, check_session, connect,
                      echo_exchange, free_port, is_mptcp, send_stream)
 
-# The relay keeps at most about 64 KiB of pending output per direction, plus
+# The relay keeps at most about 128 KiB of pending output per direction, plus
 # what one read adds on top (tens of KiB): well under 1 MiB per session,
 # whatever the size of the transfer. 16 MiB above the warmed-up baseline is
 # room for allocator slack and for the small ASan quarantine set below,

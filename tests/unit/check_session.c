@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,17 +284,19 @@ struct trelay {
 	int			 upstream_lfd;
 };
 
+/* extra: more lines for the listener's section. */
 static void
-trelay_init(struct trelay *r, void (*client_io)(struct io *, int))
+trelay_init_with(struct trelay *r, void (*client_io)(struct io *, int),
+    const char *extra)
 {
 	struct config_diag	diag = { NULL, 0 };
-	char			text[256];
+	char			text[512];
 	int			port;
 
 	port = 0;
 	r->upstream_lfd = testutil_listen_lo(IPPROTO_TCP, &port);
 	snprintf(text, sizeof(text), "[t]\nlisten = 127.0.0.1:1\n"
-	    "upstream = 127.0.0.1:%d\n", port);
+	    "upstream = 127.0.0.1:%d\n%s", port, extra);
 	r->cf = config_load_string(text, "test.ini", &diag);
 	ck_assert_msg(r->cf != NULL, "config: %s",
 	    diag.cd_count > 0 ? diag.cd_msgs[0] : "?");
@@ -303,6 +306,12 @@ trelay_init(struct trelay *r, void (*client_io)(struct io *, int))
 	ck_assert_ptr_nonnull(r->base = event_base_new());
 	session_ctx_init(&r->sc, r->base, 0, NULL);
 	r->sc.sc_client_io = client_io;
+}
+
+static void
+trelay_init(struct trelay *r, void (*client_io)(struct io *, int))
+{
+	trelay_init_with(r, client_io, "");
 }
 
 /* A session whose client is *client; *backend is its upstream's end. */
@@ -476,6 +485,50 @@ START_TEST(test_read_that_waits_for_writability)
 }
 END_TEST
 
+/*
+ * splice = yes, both sides raw: which directions take a pipe. A direction
+ * that starts at an MPTCP socket copies (the kernel would copy into the
+ * pipe anyway, at twice the CPU); one that starts at a TCP socket splices
+ * once its reads are large. The pairs here are TCP sockets; the rule
+ * follows the configured protocol of each side, as the daemon's sockets
+ * do.
+ */
+static void
+check_splice_directions(const char *extra, bool up_splices,
+    bool down_splices)
+{
+	struct trelay	r;
+	uint64_t	taken;
+	int		c, b;
+
+	testutil_netns();
+	trelay_init_with(&r, NULL, extra);
+	ck_assert(r.cf->cf_splice);
+	trelay_session(&r, &c, &b);
+	relay_one_way(&r, c, b, 8 * MIB);	/* client to upstream */
+	taken = r.sc.sc_pipes.spl_taken;
+	ck_assert_msg((taken > 0) == up_splices, "client to upstream (%s): "
+	    "%ju pipes taken", extra, (uintmax_t)taken);
+	relay_one_way(&r, b, c, 8 * MIB);	/* upstream to client */
+	ck_assert_msg((r.sc.sc_pipes.spl_taken > taken) == down_splices,
+	    "upstream to client (%s): %ju pipes taken", extra,
+	    (uintmax_t)(r.sc.sc_pipes.spl_taken - taken));
+	close(c);
+	close(b);
+	trelay_free(&r);
+}
+
+START_TEST(test_splice_only_from_tcp)
+{
+	check_splice_directions("protocol = mptcp\n", false, true);
+	check_splice_directions("protocol = tcp\n", true, true);
+	check_splice_directions("protocol = tcp\nupstream_protocol = mptcp\n",
+	    true, false);
+	check_splice_directions("protocol = mptcp\nupstream_protocol = mptcp\n",
+	    false, false);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -492,6 +545,7 @@ main(void)
 		tcase_add_test(tk, test_held_bytes_are_drained);
 		tcase_add_test(tk, test_held_bytes_after_backpressure);
 		tcase_add_test(tk, test_read_that_waits_for_writability);
+		tcase_add_test(tk, test_splice_only_from_tcp);
 		suite_add_tcase(s, tk);
 	}
 	return testutil_run(srunner_create(s));
