@@ -72,11 +72,14 @@ def connect_in(ns, host, port, mptcp=True):
 
 # --- streams -----------------------------------------------------------------
 
-def send_blocks(sock, total, shut_wr=True, hold=None):
+def send_blocks(sock, total, shut_wr=True, hold=None, gate=None):
     """Send total bytes (whole MiB) of numbered blocks; return the sha256.
-    With hold (an Event), the last MiB waits until it is set."""
+    With hold (an Event), the last MiB waits until it is set; with gate,
+    the first one."""
     buf = bytearray(BLOCK)
     h = hashlib.sha256()
+    if gate is not None and not gate.wait(TRANSFER_TIMEOUT):
+        raise MultipathFailure("send_blocks: never started")
     for i in range(total // MIB):
         if hold is not None and i == total // MIB - 1:
             if not hold.wait(TRANSFER_TIMEOUT):
@@ -177,23 +180,44 @@ def bulk_handler(size):
     return handler
 
 
+def upload_handler(size):
+    """Backend handler: read the client's size bytes to EOF, then send
+    size bytes back (the client's session stays open, and its path
+    manager free to add a subflow, for as long as it sends)."""
+    def handler(conn, rec):
+        rec["receiver"] = Receiver(conn, size)
+        got = rec["receiver"]()
+        return got, send_blocks(conn, size)
+    return handler
+
+
 class Transfer:
     """size bytes each way between a connected client socket and a
     bulk_handler backend, concurrently; the caller acts in between. With
     hold, the client's last MiB (and so the end of the session) waits for
-    release()."""
+    release(); with gated, its first one waits for start().
 
-    def __init__(self, sock, size, hold=False):
+    A test whose subject is not the moment a subflow joins starts the
+    client's upload once the subflows it waits for are up (gated):
+    Linux 6.18 was seen to put some of the first bytes a joining subflow
+    carries at the wrong place, for any reader (bench/README, "A kernel
+    that misplaces a joining subflow's first bytes")."""
+
+    def __init__(self, sock, size, hold=False, gated=False):
         self.sock = sock
         self.size = size
         self.hold = threading.Event() if hold else None
+        self.gate = threading.Event() if gated else None
         self.receiver = Receiver(sock, size)
         self.sender = Worker(send_blocks, sock, size, True, self.hold,
-                             name="client-send")
+                             self.gate, name="client-send")
         self.reader = Worker(self.receiver, name="client-recv")
         self.t0 = time.monotonic()
         self.sender.start()
         self.reader.start()
+
+    def start(self):
+        self.gate.set()
 
     def release(self):
         self.hold.set()
@@ -203,14 +227,16 @@ class Transfer:
                    not self.reader.is_alive(), timeout, interval=0.005,
                    what=f"{n} bytes received")
 
-    def finish(self, backend):
-        """Wait for both directions; check both hashes. Returns seconds."""
-        if self.hold is not None:
-            self.hold.set()
+    def finish(self, backend, n=1):
+        """Wait for both directions; check both hashes (the backend's nth
+        connection is the other end). Returns seconds."""
+        for ev in (self.gate, self.hold):
+            if ev is not None:
+                ev.set()
         sent = self.sender.get(TRANSFER_TIMEOUT)
         got = self.reader.get(TRANSFER_TIMEOUT)
         self.elapsed = time.monotonic() - self.t0
-        rec = backend.wait_accepted()
+        rec = backend.wait_accepted(n)
         backend_got, backend_sent = backend.wait_done(rec, TRANSFER_TIMEOUT)
         self.backend_receiver = rec["receiver"]
         assert backend_got == (self.size, sent), \
@@ -275,11 +301,12 @@ def test_client_subflow_endpoint_gives_two_subflows(topology, backend,
     assert is_mptcp(c) == 1, "client did not negotiate MPTCP"
     me = c.getsockname()
     assert me[0] == t.client_links[0].addr_a
-    xfer = Transfer(c, size, hold=True)
-    # While data flows: the relay's host sees two subflows of this
-    # connection, one from each of the client's links, and one MPTCP
-    # socket that counts them.
+    xfer = Transfer(c, size, hold=True, gated=True)
+    # While the backend's data flows: the relay's host sees two subflows
+    # of this connection, one from each of the client's links, and one
+    # MPTCP socket that counts them. Then the client uploads.
     flows = wait_subflows(t.relay, port, 2)
+    xfer.start()
     assert sorted(ip_of(r) for _, r in flows) == \
         sorted(link.addr_a for link in t.client_links), flows
     assert netns.msk_subflows(t.relay, port) == [2]
@@ -317,8 +344,9 @@ def test_relay_signal_endpoint_gives_two_subflows(topology, backend,
     c = connect_in(t.client, t.relay_addr, port)
     assert is_mptcp(c) == 1
     me = c.getsockname()
-    xfer = Transfer(c, size, hold=True)
+    xfer = Transfer(c, size, hold=True, gated=True)
     flows = wait_subflows(t.relay, port, 2)
+    xfer.start()
     assert sorted(ip_of(loc) for loc, _ in flows) == \
         sorted(link.addr_b for link in t.client_links), flows
     assert netns.msk_subflows(t.relay, port) == [2]
@@ -430,11 +458,14 @@ def test_upstream_leg_two_subflows_survives_link_loss(topology, backend,
     c = connect_in(t.client, t.relay_addr, port)
     assert is_mptcp(c) == 1
     me = c.getsockname()
-    xfer = Transfer(c, size, hold=True)
+    xfer = Transfer(c, size, hold=True, gated=True)
     rec = b.wait_accepted()
     assert rec["is_mptcp"] == 1, "upstream leg did not negotiate MPTCP"
-    # The backend's host sees both subflows, one per relay link.
+    # The backend's host sees both subflows, one per relay link; then the
+    # client uploads (the relay's data joins the upstream leg's subflows
+    # once they are up).
     flows = wait_subflows(t.upstream, up_port, 2)
+    xfer.start()
     assert sorted(ip_of(r) for _, r in flows) == \
         sorted(link.addr_a for link in t.upstream_links), flows
     assert netns.msk_subflows(t.upstream, up_port) == [2]
