@@ -135,6 +135,17 @@ class Netns:
         rx, tx = out.split()
         return int(rx), int(tx)
 
+    def mib(self, name):
+        """A counter of the namespace's /proc/net/netstat (e.g.
+        "MPTcpExtMPJoinAckRx"), 0 when the kernel has none by that name."""
+        prefix, _, field = name.partition("Ext")
+        lines = self.exec("cat", "/proc/net/netstat").stdout.splitlines()
+        for head, vals in zip(lines[::2], lines[1::2]):
+            keys = head.split()
+            if keys and keys[0] == prefix + "Ext:" and field in keys:
+                return int(vals.split()[keys.index(field)])
+        return 0
+
     def kill_all(self):
         out = run(["ip", "netns", "pids", self.name], check=False).stdout
         for pid in out.split():
