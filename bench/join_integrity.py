@@ -14,20 +14,21 @@ numbered 1 MiB blocks (the last one held until the second subflow is up)
 and getting as much back:
   direct        an MPTCP server in the server namespace, no relay (what
                 the kernel does on its own; the server reads with recv);
-  splice        mptcp-relayd in front of a plain TCP server, the default
-                (splice = yes: large reads from MPTCP sockets are spliced);
-  copy          the same with splice = no (read(2) into buffers).
+  relayd        mptcp-relayd in front of a plain TCP server, its defaults
+                (what it reads from MPTCP sockets it copies; large reads
+                from TCP sockets it splices);
+  copy          the same with splice = no (no splice either way).
 Every stream is checked block by block; a changed one is reported with
 where it first differs. How many connections really joined (the server
 namespace's MPJoinAckRx counter) is reported: a client's path manager
 sometimes adds no subflow at all, and such a connection tests nothing.
 
 Linux 6.18.44 was seen to get some of those streams wrong in every kind
-(bench/README, "A kernel that reorders a joining subflow's first data"):
+(bench/README, "A kernel that misplaces a joining subflow's first bytes"):
 the bytes of the second subflow's first mapping put at the wrong place.
 
 Run as root from the source tree after building:
-    bench/join_integrity.py [--conns N] [--mib M] [--kinds direct,splice,copy]
+    bench/join_integrity.py [--conns N] [--mib M] [--kinds direct,relayd,copy]
 Needs python3-pytest (the tests' helpers). Exit status: 0 every stream
 arrived intact, 1 one did not (or a connection failed), 2 the check
 could not run. Everything it creates is removed on every exit path.
@@ -52,7 +53,7 @@ from helpers import (GLOBAL_SECTION, MIB, Backend, Daemon,  # noqa: E402
 from test_multipath import (Transfer, connect_in, listener,  # noqa: E402
                             upload_handler, wait_subflows)
 
-KINDS = ("direct", "splice", "copy")
+KINDS = ("direct", "relayd", "copy")
 JOIN_WAIT = 5   # seconds for the second subflow, the upload held
 
 
@@ -70,7 +71,8 @@ def arguments():
     args.kinds = args.kinds.split(",")
     if any(k not in KINDS for k in args.kinds) or args.conns < 1 or \
             args.mib < 2:
-        ap.error("kinds are direct, splice, copy; --conns >= 1, --mib >= 2")
+        ap.error("kinds are " + ", ".join(KINDS) + "; --conns >= 1, "
+                 "--mib >= 2")
     return args
 
 
